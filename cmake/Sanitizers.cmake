@@ -1,0 +1,5 @@
+# THINKMESH_SANITIZE turns on ASan + UBSan for everything built after this point.
+if(THINKMESH_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -1,0 +1,37 @@
+// Locating the shared fixtures (models, goldens) from tests.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace thinkmesh::test {
+
+// $THINKMESH_FIXTURES, or ../shared beside the source tree.
+std::filesystem::path fixtures_dir();
+// A path inside the fixtures folder.
+std::filesystem::path fixture(const std::string& relative);
+// True when running under CI (CI=true), where missing fixtures are a failure, not a skip.
+bool running_in_ci();
+// The built `thinkmesh` executable (for CLI tests).
+std::filesystem::path thinkmesh_binary();
+// Reads a whole file (binary).
+std::string read_file(const std::filesystem::path& path);
+
+}  // namespace thinkmesh::test
+
+// Skips the current test (or fails it under CI) when `relative` is not in the fixtures folder.
+#define THINKMESH_REQUIRE_FIXTURE(relative)                                                  \
+  do {                                                                                       \
+    const auto tm_fixture_path__ = ::thinkmesh::test::fixture(relative);                     \
+    if (!std::filesystem::exists(tm_fixture_path__)) {                                       \
+      if (::thinkmesh::test::running_in_ci()) {                                              \
+        FAIL() << "fixture missing under CI: " << tm_fixture_path__                          \
+               << " (set THINKMESH_FIXTURES to the shared folder)";                          \
+      } else {                                                                               \
+        GTEST_SKIP() << "fixture not found: " << tm_fixture_path__                           \
+                     << " (set THINKMESH_FIXTURES to the shared folder)";                    \
+      }                                                                                      \
+    }                                                                                        \
+  } while (0)

@@ -1,0 +1,11 @@
+// Subcommands of the `thinkmesh` command. Each lives in cmd_<name>.cpp and registers itself
+// on the CLI11 app; its callback throws thinkmesh::Error on failure, which main() turns into
+// a message on stderr and a non-zero exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace thinkmesh::cli {
+
+
+}  // namespace thinkmesh::cli

@@ -1,0 +1,30 @@
+// thinkmesh — run language models on local hardware. See `thinkmesh --help`.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include "commands.h"
+#include "thinkmesh/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"thinkmesh: run language models on your own hardware"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "thinkmesh 0.1.0");
+
+  // Subcommands (one cmd_<name>.cpp each):
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const thinkmesh::Error& e) {
+    fmt::print(stderr, "thinkmesh: error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "thinkmesh: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
