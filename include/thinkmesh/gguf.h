@@ -59,6 +59,7 @@ class Value {
   Value(ValueType type, Storage storage) : type_(type), storage_(std::move(storage)) {}
 
   // Convenience constructors with the natural GGUF type.
+  static Value u8(uint8_t v) { return {ValueType::u8, v}; }
   static Value u32(uint32_t v) { return {ValueType::u32, v}; }
   static Value i32(int32_t v) { return {ValueType::i32, v}; }
   static Value u64(uint64_t v) { return {ValueType::u64, v}; }
