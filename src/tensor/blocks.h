@@ -79,6 +79,12 @@ struct block_q6_K {
   int8_t scales[QK_K / 16];
   f16_bits d;
 };
+// Activation blocks for Q4_1/Q5_1 dot products: x = d * q, with s = d * sum(q) precomputed.
+struct block_q8_1 {
+  f16_bits d;
+  f16_bits s;
+  int8_t qs[QK8_0];
+};
 // Activation blocks for k-quant dot products: F32 scale, int8 values, sums of groups of 16.
 struct block_q8_K {
   float d;
@@ -91,6 +97,7 @@ static_assert(sizeof(block_q4_1) == 20);
 static_assert(sizeof(block_q5_0) == 22);
 static_assert(sizeof(block_q5_1) == 24);
 static_assert(sizeof(block_q8_0) == 34);
+static_assert(sizeof(block_q8_1) == 36);
 static_assert(sizeof(block_q2_K) == 84);
 static_assert(sizeof(block_q3_K) == 110);
 static_assert(sizeof(block_q4_K) == 144);
