@@ -4,6 +4,7 @@
 // tokenisation of a run of ordinary text that contains no special token.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,7 +17,8 @@ namespace thinkmesh::tokenizer {
 
 struct Vocab {
   VocabFamily family = VocabFamily::spm;
-  std::string pre;  // tokenizer.ggml.pre ("default", "llama-bpe", "qwen2", ...)
+  std::string pre;         // tokenizer.ggml.pre ("default", "llama-bpe", "qwen2", ...)
+  std::string model_name;  // general.name; llama.cpp keys some token attributes on it (phi-3)
 
   std::vector<std::string> tokens;  // id → text as stored
   std::vector<float> scores;        // id → score (spm merge priority); may be empty
@@ -26,6 +28,8 @@ struct Vocab {
   std::unordered_map<std::string, int32_t> merge_rank;
 
   std::optional<TokenId> bos, eos, eot, eom, unk, pad, sep, cls, mask, linefeed;
+  // Fill-in-the-middle tokens; fim_pad/fim_rep/fim_sep are end-of-generation in llama.cpp.
+  std::optional<TokenId> fim_pre, fim_suf, fim_mid, fim_pad, fim_rep, fim_sep;
   bool add_bos = false;
   bool add_eos = false;
   bool add_space_prefix = false;  // spm: prepend "▁" to the text (tokenizer.ggml.add_space_prefix)
@@ -33,11 +37,17 @@ struct Vocab {
   bool clean_spaces = true;       // detokenize: clean_up_tokenization_spaces
   std::vector<TokenId> eog_ids;   // end-of-generation set (EOS, EOT, ...)
 
-  // Control/user-defined tokens that parse_special recognises, longest text first.
+  // Control/user-defined/unknown tokens that the special-token split recognises, longest text
+  // first (control and unknown ones only with parse_special).
   std::vector<TokenId> special_tokens_by_length;
+  // id → kStripLeft|kStripRight: whitespace eaten around a matched special token (llama.cpp's
+  // LSTRIP/RSTRIP attributes); filled by finalize, empty when no token has them.
+  static constexpr uint8_t kStripLeft = 1, kStripRight = 2;
+  std::vector<uint8_t> strip;
 
-  // Fills token_to_id, special_tokens_by_length, eog_ids from the other fields and validates
-  // sizes and ids; throws Error(invalid_file).
+  // Fills token_to_id, the EOT/EOM/FIM ids found by name, eog_ids, special_tokens_by_length
+  // and strip from the other fields and validates sizes and ids; throws Error(invalid_file).
+  // Idempotent: callers may change fields (e.g. `pre`) and finalize again.
   void finalize();
   const std::string& text(TokenId id) const { return tokens.at(static_cast<size_t>(id)); }
   std::optional<TokenId> find(std::string_view text) const;
@@ -74,10 +84,12 @@ class VocabTokenizer : public Tokenizer {
 
  protected:
   // Tokenises ordinary text (no special tokens inside) and appends the ids to `out`.
-  // `at_text_start` is true for the first fragment of the input (spm adds the "▁" prefix there).
+  // `at_text_start` is true for the first fragment of the input and for every fragment that
+  // follows a special token (spm adds the "▁" prefix there, as llama.cpp does).
   virtual void encode_fragment(std::string_view text, bool at_text_start,
                                std::vector<TokenId>& out) const = 0;
-  // The text a token contributes to detokenised output (without special-token handling).
+  // The text a normal token (and, for spm, a byte token) contributes to detokenised output;
+  // the base class renders control/unknown/user-defined tokens itself.
   virtual std::string decode_piece(TokenId id) const = 0;
 
   Vocab vocab_;
