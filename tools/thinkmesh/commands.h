@@ -7,5 +7,6 @@
 
 namespace thinkmesh::cli {
 
+void register_inspect(CLI::App& app);  // cmd_inspect.cpp
 
 }  // namespace thinkmesh::cli

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "thinkmesh 0.1.0");
 
   // Subcommands (one cmd_<name>.cpp each):
+  thinkmesh::cli::register_inspect(app);
 
   try {
     app.parse(argc, argv);
