@@ -2,6 +2,13 @@
 // bigrams, WordPiece prefixes), where std::unordered_map<std::string, …> would need a
 // std::string per probe. Open addressing with linear probing; keys are views into the
 // vocabulary's strings, which must outlive the index and not change.
+//
+// Most probes in the inner loops miss (an adjacent pair that is not a token), and the table
+// does not fit in L1/L2 for a 32k–150k vocabulary, so a probe costs about one cache miss.
+// Each slot is 16 bytes and holds enough to decide a miss, and a hit on a text of at most 8
+// bytes, without reading the token's string: its first 8 bytes, its length and a 24-bit
+// hash tag. Callers that know several keys ahead can hash them first and `prefetch` the
+// slots, so that the misses overlap.
 #pragma once
 
 #include <algorithm>
@@ -27,54 +34,17 @@ class TokenIndex {
     for (size_t i = 0; i < tokens.size(); ++i) {
       const std::string& t = tokens[i];
       const uint64_t h = hash(t);
+      const uint32_t key = tag(h, t.size());
       for (size_t s = h & mask_;; s = (s + 1) & mask_) {
         Slot& slot = slots_[s];
         if (slot.id < 0) {
-          slot = Slot{head(t), static_cast<uint32_t>(h >> 32), static_cast<uint32_t>(t.size()),
-                      static_cast<TokenId>(i)};
+          slot = Slot{head(t), key, static_cast<TokenId>(i)};
           break;
         }
-        if (slot.hash == static_cast<uint32_t>(h >> 32) && slot.length == t.size() &&
-            tokens[static_cast<size_t>(slot.id)] == t) {
-          break;
-        }
+        if (slot.tag == key && tokens[static_cast<size_t>(slot.id)] == t) break;
       }
     }
   }
-
-  // The id of the token whose text is exactly `text`, or -1.
-  TokenId find(std::string_view text) const {
-    if (slots_.empty()) return -1;
-    const uint64_t h = hash(text);
-    const auto tag = static_cast<uint32_t>(h >> 32);
-    const uint64_t text_head = head(text);
-    for (size_t s = h & mask_;; s = (s + 1) & mask_) {
-      const Slot& slot = slots_[s];
-      if (slot.id < 0) return -1;
-      if (slot.hash == tag && slot.length == text.size() && slot.head == text_head &&
-          (text.size() <= 8 ||
-           std::memcmp((*tokens_)[static_cast<size_t>(slot.id)].data() + 8, text.data() + 8,
-                       text.size() - 8) == 0)) {
-        return slot.id;
-      }
-    }
-  }
-
- private:
-  // The first 8 bytes (zero-padded): most lookups are short and then need no second memory
-  // access to the token's string.
-  static uint64_t head(std::string_view s) {
-    uint64_t w = 0;
-    std::memcpy(&w, s.data(), std::min<size_t>(s.size(), 8));
-    return w;
-  }
-
-  struct Slot {
-    uint64_t head = 0;    // first 8 bytes of the text
-    uint32_t hash = 0;    // upper half of the 64-bit hash
-    uint32_t length = 0;  // bytes
-    TokenId id = -1;      // -1: empty
-  };
 
   // 64-bit hash of a short byte string: 8 bytes at a time, multiply-xorshift mixing.
   static uint64_t hash(std::string_view s) {
@@ -99,6 +69,55 @@ class TokenIndex {
     h ^= h >> 32;
     return h;
   }
+
+  // Starts loading the first slot a probe for a text with this hash will read.
+  void prefetch(uint64_t text_hash) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[text_hash & mask_]);
+  }
+
+  // The id of the token whose text is exactly `text`, or -1.
+  TokenId find(std::string_view text) const { return find(text, hash(text)); }
+  // The same, with `text_hash` == hash(text) computed by the caller.
+  TokenId find(std::string_view text, uint64_t text_hash) const {
+    if (slots_.empty()) return -1;
+    const uint32_t key = tag(text_hash, text.size());
+    const uint64_t text_head = head(text);
+    for (size_t s = text_hash & mask_;; s = (s + 1) & mask_) {
+      const Slot& slot = slots_[s];
+      if (slot.id < 0) return -1;
+      if (slot.tag != key || slot.head != text_head) continue;
+      // Equal tags mean equal lengths below 255 bytes; then the head settles texts of up to
+      // 8 bytes. Longer texts are compared in full.
+      const std::string& token = (*tokens_)[static_cast<size_t>(slot.id)];
+      if (text.size() < kLengthInTag && text.size() <= 8) return slot.id;
+      if (token.size() == text.size() &&
+          std::memcmp(token.data() + 8, text.data() + 8, text.size() - 8) == 0) {
+        return slot.id;
+      }
+    }
+  }
+
+ private:
+  static constexpr size_t kLengthInTag = 255;  // lengths from here on share one tag value
+
+  // The first 8 bytes (zero-padded).
+  static uint64_t head(std::string_view s) {
+    uint64_t w = 0;
+    std::memcpy(&w, s.data(), std::min<size_t>(s.size(), 8));
+    return w;
+  }
+  // Upper 24 bits of the hash (the lower ones pick the slot) and the length, capped at 255.
+  static uint32_t tag(uint64_t h, size_t length) {
+    return (static_cast<uint32_t>(h >> 40) << 8) |
+           static_cast<uint32_t>(std::min(length, kLengthInTag));
+  }
+
+  struct Slot {
+    uint64_t head = 0;  // first 8 bytes of the text, zero-padded
+    uint32_t tag = 0;   // see tag()
+    TokenId id = -1;    // -1: empty
+  };
+  static_assert(sizeof(Slot) == 16);
 
   const std::vector<std::string>* tokens_ = nullptr;
   std::vector<Slot> slots_;

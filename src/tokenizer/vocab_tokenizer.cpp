@@ -60,8 +60,10 @@ std::vector<Fragment> split_special(const Vocab& vocab, std::string_view text, b
       }
       size_t offset = f.offset, length = f.length;
       while (length > 0) {
-        const size_t match = text.find(special, offset);
-        if (match == std::string_view::npos || match + special.size() > offset + length) break;
+        // Searched within the fragment only: searching on to the end of the text would make
+        // a text with many special tokens quadratic in its length.
+        const size_t match = text.substr(0, offset + length).find(special, offset);
+        if (match == std::string_view::npos) break;
         size_t left_length = match - offset;
         if (strip & Vocab::kStripLeft) {
           while (left_length > 0 && is_c_space(text[offset + left_length - 1])) --left_length;

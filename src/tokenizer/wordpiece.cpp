@@ -9,6 +9,7 @@
 // The vocabulary is in convert_hf_to_gguf's "phantom space" form: word-initial pieces are
 // "▁word", continuation pieces ("##x" in vocab.txt) are plain "x", "[…]" tokens are kept.
 #include <algorithm>
+#include <array>
 #include <fstream>
 #include <sstream>
 
@@ -35,7 +36,23 @@ bool is_chinese_char(uint32_t cp) {
 class WpmTokenizer final : public VocabTokenizer {
  public:
   explicit WpmTokenizer(Vocab vocab) : VocabTokenizer(std::move(vocab)), index_(vocab_.tokens) {
-    for (const auto& t : vocab_.tokens) max_token_length_ = std::max(max_token_length_, t.size());
+    for (const auto& t : vocab_.tokens) {
+      max_token_length_ = std::max(max_token_length_, t.size());
+      if (ends_mid_character(t)) match_inside_characters_ = true;
+    }
+    // The normalisation rules below, applied once to each ASCII character.
+    for (uint32_t cp = 0; cp < 0x80; ++cp) {
+      const uint16_t flags = unicode::flags(cp);
+      AsciiAction action = AsciiAction::append;
+      if (flags & unicode::kWhitespace) {
+        action = AsciiAction::end_word;
+      } else if (cp == 0 || (flags & unicode::kControl)) {
+        action = AsciiAction::drop;
+      } else if ((flags & (unicode::kPunctuation | unicode::kSymbol)) != 0) {
+        action = AsciiAction::own_word;
+      }
+      ascii_action_[cp] = action;
+    }
   }
 
  protected:
@@ -48,6 +65,27 @@ class WpmTokenizer final : public VocabTokenizer {
       word.resize(kSpaceMark.size());
     };
     for (size_t pos = 0; pos < text.size();) {
+      // ASCII, most of most texts: the same rules from a table, without decoding.
+      if (const auto byte = static_cast<uint8_t>(text[pos]); byte < 0x80) {
+        ++pos;
+        const char lower = static_cast<char>(byte >= 'A' && byte <= 'Z' ? byte + 32 : byte);
+        switch (ascii_action_[byte]) {
+          case AsciiAction::append:
+            word.push_back(lower);
+            break;
+          case AsciiAction::end_word:
+            finish_word();
+            break;
+          case AsciiAction::drop:
+            break;
+          case AsciiAction::own_word:
+            finish_word();
+            word.push_back(lower);
+            finish_word();
+            break;
+        }
+        continue;
+      }
       const uint32_t cp = unicode::nfd_first(unicode::decode_one(text, pos));
       const uint16_t flags = unicode::flags(cp);
       if (flags & unicode::kWhitespace) {
@@ -93,6 +131,7 @@ class WpmTokenizer final : public VocabTokenizer {
     for (size_t i = 0; i < n; ++i) {
       bool matched = false;
       for (size_t j = std::min(n, i + max_token_length_ + 1); j > i; --j) {
+        if (j < n && !match_inside_characters_ && is_continuation(word[j])) continue;
         const TokenId id = index_.find(word.substr(i, j - i));
         if (id >= 0) {
           out.push_back(id);
@@ -109,8 +148,26 @@ class WpmTokenizer final : public VocabTokenizer {
     if (out.size() == first && vocab_.unk) out.push_back(*vocab_.unk);
   }
 
+  static bool is_continuation(char c) { return (static_cast<uint8_t>(c) & 0xC0) == 0x80; }
+  // True if `token` ends with an incomplete UTF-8 sequence (a lead byte followed by fewer
+  // continuation bytes than it announces): only such a token can equal a piece of a word
+  // that ends inside a character.
+  static bool ends_mid_character(const std::string& token) {
+    size_t p = token.size();
+    while (p > 0 && is_continuation(token[p - 1])) --p;
+    if (p == 0) return false;
+    const auto lead = static_cast<uint8_t>(token[p - 1]);
+    return lead >= 0xC0 && unicode::utf8_sequence_length(lead) > token.size() - (p - 1);
+  }
+
+  enum class AsciiAction : uint8_t { append, end_word, drop, own_word };
+
   TokenIndex index_;
   size_t max_token_length_ = 0;  // bytes
+  std::array<AsciiAction, 128> ascii_action_{};
+  // Words are valid UTF-8 and matches start at character boundaries; unless some token ends
+  // inside a character, a piece ending inside one cannot match and is not looked up.
+  bool match_inside_characters_ = false;
 };
 
 }  // namespace
