@@ -55,6 +55,10 @@ struct Vocab {
 
 // Reads `tokenizer.ggml.*` metadata into a Vocab (no family-specific processing).
 Vocab vocab_from_gguf(const gguf::File& file);
+// Sets the flags llama.cpp derives from a byte-level BPE vocabulary's pre-tokenizer name
+// (v.pre): ignore_merges, add_bos, clean_spaces. Throws Error(unsupported) for an unknown
+// name; `source` names the file in the message.
+void apply_bpe_pre_defaults(Vocab& v, const std::string& source);
 
 class VocabTokenizer : public Tokenizer {
  public:

@@ -35,6 +35,23 @@ bool known_pre(std::string_view pre) {
   return std::find(std::begin(kKnownPre), std::end(kKnownPre), pre) != std::end(kKnownPre);
 }
 
+// An id key, or nullopt when absent or outside the vocabulary.
+std::optional<TokenId> read_id(const gguf::File& file, std::string_view key, size_t n_tokens) {
+  const gguf::Value* value = file.find(key);
+  if (!value) return std::nullopt;
+  const int64_t id = value->as_int();
+  // Converters write 0xFFFFFFFF (or -1) for "no such token" (stories260K's separator). As in
+  // llama.cpp, an id outside the vocabulary leaves the family's default in place.
+  if (id < 0 || static_cast<uint64_t>(id) >= n_tokens) return std::nullopt;
+  return static_cast<TokenId>(id);
+}
+
+TokenKind kind_from_type(int64_t type) {
+  return (type >= 0 && type <= 6) ? static_cast<TokenKind>(type) : TokenKind::undefined;
+}
+
+}  // namespace
+
 // Flags llama.cpp derives from the pre-tokenizer name of a BPE vocabulary.
 void apply_bpe_pre_defaults(Vocab& v, const std::string& path) {
   v.add_space_prefix = false;
@@ -69,25 +86,6 @@ void apply_bpe_pre_defaults(Vocab& v, const std::string& path) {
   }
 }
 
-// An id key, or nullopt when absent. Ids are unsigned in GGUF; anything outside the
-// vocabulary is an error (llama.cpp warns and keeps its default).
-std::optional<TokenId> read_id(const gguf::File& file, std::string_view key, size_t n_tokens) {
-  const gguf::Value* value = file.find(key);
-  if (!value) return std::nullopt;
-  const int64_t id = value->as_int();
-  if (id < 0 || static_cast<uint64_t>(id) >= n_tokens) {
-    throw Error(ErrorKind::invalid_file,
-                fmt::format("{}: {} = {} is outside the vocabulary ({} tokens)", file.path(), key,
-                            id, n_tokens));
-  }
-  return static_cast<TokenId>(id);
-}
-
-TokenKind kind_from_type(int64_t type) {
-  return (type >= 0 && type <= 6) ? static_cast<TokenKind>(type) : TokenKind::undefined;
-}
-
-}  // namespace
 
 Vocab vocab_from_gguf(const gguf::File& file) {
   const std::string& path = file.path();

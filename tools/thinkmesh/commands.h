@@ -7,6 +7,7 @@
 
 namespace thinkmesh::cli {
 
-void register_inspect(CLI::App& app);  // cmd_inspect.cpp
+void register_inspect(CLI::App& app);   // cmd_inspect.cpp
+void register_tokenize(CLI::App& app);  // cmd_tokenize.cpp
 
 }  // namespace thinkmesh::cli
