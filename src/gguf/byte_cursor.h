@@ -28,9 +28,28 @@ class ByteCursor {
   uint64_t size() const { return bytes_.size(); }
 
   // Throws the error every malformed-file path uses: "'<file>': <problem> (at byte offset N)".
+  // Names read from a damaged file may hold any bytes: control bytes are shown as \xHH (a NUL
+  // would otherwise cut what() short) and an overlong problem is shortened.
   [[noreturn]] void fail(uint64_t at, const std::string& problem) const {
+    static constexpr size_t kMaxProblem = 400;
+    std::string shown;
+    for (const char c : problem) {
+      if (shown.size() >= kMaxProblem) {
+        shown += "...";
+        break;
+      }
+      const auto b = static_cast<unsigned char>(c);
+      if (b < 0x20 || b == 0x7F) {
+        static constexpr char kHex[] = "0123456789abcdef";
+        shown += "\\x";
+        shown += kHex[b >> 4];
+        shown += kHex[b & 15];
+      } else {
+        shown += c;
+      }
+    }
     throw Error(ErrorKind::invalid_file, "invalid GGUF file '" + std::string(name_) +
-                                             "': " + problem + " (at byte offset " +
+                                             "': " + shown + " (at byte offset " +
                                              std::to_string(at) + ")");
   }
 
