@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (preset `fuzz`, clang 14) and runs one of them.
+#   scripts/fuzz.sh fuzz_gguf 600        run the GGUF reader fuzzer for 600 s
+#   scripts/fuzz.sh fuzz_tokenizer 600   run the tokenizer fuzzer for 600 s
+# The corpus lives in build/fuzz/corpus/<target>/ (never in the repository) and is seeded from
+# the shared fixtures ($THINKMESH_FIXTURES, default ../shared): GGUF files for fuzz_gguf, texts
+# for fuzz_tokenizer. Crashes are written to build/fuzz/crashes/<target>/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${1:?usage: scripts/fuzz.sh TARGET SECONDS}"
+seconds="${2:-60}"
+fixtures="${THINKMESH_FIXTURES:-../shared}"
+
+[ -f build/fuzz/build.ninja ] || cmake --preset fuzz
+cmake --build --preset fuzz --target "$target"
+
+corpus="build/fuzz/corpus/$target"
+crashes="build/fuzz/crashes/$target"
+mkdir -p "$corpus" "$crashes"
+if [ -z "$(ls -A "$corpus")" ] && [ -d "$fixtures" ]; then
+  case "$target" in
+    fuzz_gguf)
+      # The first 64 KiB of every GGUF: its header, metadata and the start of its data.
+      for f in $(find "$fixtures" -name '*.gguf'); do
+        head -c 65536 "$f" > "$corpus/head-$(basename "$f")"
+      done ;;
+    fuzz_tokenizer)
+      i=0
+      for f in "$fixtures"/models/tokenizers/llama.cpp-vocab/*.inp "$fixtures"/eval/*.txt; do
+        [ -f "$f" ] || continue
+        for sel in 0 1 2 3 4 5; do head -c 4096 "$f" | { printf "\\x$(printf %02x $((sel + 128 * (i % 2))))"; cat; } > "$corpus/seed-$i-$sel"; done
+        i=$((i + 1))
+      done ;;
+  esac
+fi
+export THINKMESH_FIXTURES="$fixtures"
+max_len=131072
+[ "$target" = fuzz_tokenizer ] && max_len=16384
+"build/fuzz/fuzz/$target" "$corpus" -max_total_time="$seconds" -rss_limit_mb=2048 \
+  -max_len="$max_len" -artifact_prefix="$crashes/" -print_final_stats=1 2>&1 | tee "build/fuzz/$target.log" | grep -E '^(#[0-9]+ +(DONE|INITED)|stat::|==[0-9]+==ERROR|SUMMARY)' || true
+grep -q 'ERROR' "build/fuzz/$target.log" && { echo "fuzz: $target found a problem (see build/fuzz/$target.log, $crashes)"; exit 1; }
+echo "fuzz: $target ran clean for ${seconds}s"
