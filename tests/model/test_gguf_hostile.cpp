@@ -190,9 +190,10 @@ TEST_P(HostileGguf, HostileCountsLengthsTypesAndOffsets) {
 INSTANTIATE_TEST_SUITE_P(Files, HostileGguf,
                          ::testing::Values("models/stories260K/stories260K.gguf",
                                            "fixtures/models/tiny-llama-spm-Q4_K_M.gguf"),
-                         [](const auto& info) {
-                           return info.param.find("stories") != std::string::npos ? "stories260K"
-                                                                                  : "tiny_llama_spm_Q4_K_M";
+                         [](const auto& p) {
+                           return p.param.find("stories") != std::string::npos
+                                      ? "stories260K"
+                                      : "tiny_llama_spm_Q4_K_M";
                          });
 
 // Structural faults on a small valid file written by our Writer.

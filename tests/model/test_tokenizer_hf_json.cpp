@@ -83,7 +83,7 @@ TEST_P(HfJson, SameIdsAsTheGgufVocabulary) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Vocabs, HfJson, ::testing::ValuesIn(kPairs),
-                         [](const auto& info) { return info.param.name; });
+                         [](const auto& p) { return p.param.name; });
 
 TEST(HfJsonErrors, BadFilesGiveClearErrors) {
   const auto dir = std::filesystem::temp_directory_path() / "thinkmesh_hf_json_test";
