@@ -9,5 +9,6 @@ namespace thinkmesh::cli {
 
 void register_inspect(CLI::App& app);   // cmd_inspect.cpp
 void register_tokenize(CLI::App& app);  // cmd_tokenize.cpp
+void register_logits(CLI::App& app);    // cmd_logits.cpp
 
 }  // namespace thinkmesh::cli

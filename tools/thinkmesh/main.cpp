@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   // Subcommands (one cmd_<name>.cpp each):
   thinkmesh::cli::register_inspect(app);
   thinkmesh::cli::register_tokenize(app);
+  thinkmesh::cli::register_logits(app);
 
   try {
     app.parse(argc, argv);

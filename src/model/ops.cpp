@@ -1,0 +1,160 @@
+// Decoder operations (see ops.h).
+#include "model/ops.h"
+
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "kernels/vec_dot.h"
+#include "thinkmesh/error.h"
+#include "thinkmesh/half.h"
+
+namespace thinkmesh::model {
+
+// ---- thread pool ----------------------------------------------------------------------------
+
+struct ThreadPool::Shared {
+  std::mutex mutex;
+  std::condition_variable wake, done;
+  std::vector<std::thread> workers;
+  uint64_t generation = 0;
+  bool stop = false;
+  void (*call)(void*, int32_t) = nullptr;
+  void* ctx = nullptr;
+  int32_t n_parts = 0;
+  std::atomic<int32_t> next{0};
+  int32_t busy = 0;
+
+  void work() {
+    for (int32_t part; (part = next.fetch_add(1)) < n_parts;) call(ctx, part);
+  }
+};
+
+ThreadPool::ThreadPool(int32_t n_threads)
+    : n_threads_(std::max(1, n_threads)), shared_(std::make_unique<Shared>()) {
+  Shared& s = *shared_;
+  for (int32_t i = 1; i < n_threads_; ++i) {
+    s.workers.emplace_back([&s] {
+      uint64_t seen = 0;
+      while (true) {
+        {
+          std::unique_lock lock(s.mutex);
+          s.wake.wait(lock, [&] { return s.stop || s.generation != seen; });
+          if (s.stop) return;
+          seen = s.generation;
+        }
+        s.work();
+        std::lock_guard lock(s.mutex);
+        if (--s.busy == 0) s.done.notify_one();
+      }
+    });
+  }
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->stop = true;
+  }
+  shared_->wake.notify_all();
+  for (auto& t : shared_->workers) t.join();
+}
+
+void ThreadPool::run_impl(int32_t n_parts, void (*call)(void*, int32_t), void* ctx) {
+  Shared& s = *shared_;
+  if (n_threads_ == 1 || n_parts <= 1) {
+    for (int32_t i = 0; i < n_parts; ++i) call(ctx, i);
+    return;
+  }
+  {
+    std::lock_guard lock(s.mutex);
+    s.call = call;
+    s.ctx = ctx;
+    s.n_parts = n_parts;
+    s.next = 0;
+    s.busy = n_threads_ - 1;
+    ++s.generation;
+  }
+  s.wake.notify_all();
+  s.work();
+  std::unique_lock lock(s.mutex);
+  s.done.wait(lock, [&] { return s.busy == 0; });
+}
+
+// ---- matrix product -------------------------------------------------------------------------
+
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  const TensorType act = kernels::activation_type(w.type);
+  const size_t act_bytes = row_bytes(act, w.cols);
+  thread_local std::vector<uint8_t> acts;
+  acts.resize(act_bytes * static_cast<size_t>(n_tokens));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    kernels::quantize_activations(act, x + t * w.cols, acts.data() + act_bytes * t, w.cols);
+  }
+  const uint8_t* a = acts.data();
+  // Parts of 16 rows: enough to balance two threads, few enough to keep the overhead small.
+  constexpr int64_t kRowsPerPart = 16;
+  const auto n_parts = static_cast<int32_t>((w.rows + kRowsPerPart - 1) / kRowsPerPart);
+  auto part = [&](int32_t p) {
+    const int64_t r0 = p * kRowsPerPart, r1 = std::min(w.rows, r0 + kRowsPerPart);
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* row = w.row(r);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        y[t * w.rows + r] = kernels::vec_dot(w.type, w.cols, row, a + act_bytes * t);
+      }
+    }
+  };
+  if (pool != nullptr) {
+    pool->run(n_parts, part);
+  } else {
+    for (int32_t p = 0; p < n_parts; ++p) part(p);
+  }
+}
+
+// ---- element-wise ---------------------------------------------------------------------------
+
+void rms_norm(const float* x, const float* weight, float eps, int64_t n, float* y) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale) * weight[i];
+}
+
+void rope(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, int32_t pos, float freq_base,
+          float freq_scale, bool neox) {
+  // ggml_rope_cache_init: theta advances by repeated multiplication, in float.
+  thread_local std::vector<float> cache;
+  cache.resize(static_cast<size_t>(n_rot));
+  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+  float theta = static_cast<float>(pos);
+  for (int32_t i = 0; i < n_rot; i += 2) {
+    const float t = freq_scale * theta;
+    cache[static_cast<size_t>(i)] = std::cos(t);
+    cache[static_cast<size_t>(i) + 1] = std::sin(t);
+    theta *= theta_scale;
+  }
+  for (int32_t h = 0; h < n_heads; ++h) {
+    float* v = x + static_cast<size_t>(h) * head_dim;
+    for (int32_t i = 0; i < n_rot; i += 2) {
+      const float c = cache[static_cast<size_t>(i)], s = cache[static_cast<size_t>(i) + 1];
+      const int32_t a = neox ? i / 2 : i;
+      const int32_t b = neox ? i / 2 + n_rot / 2 : i + 1;
+      const float x0 = v[a], x1 = v[b];
+      v[a] = x0 * c - x1 * s;
+      v[b] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void swiglu(float* x, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i])) * up[i];
+}
+
+void embedding_row(const TensorView& table, int64_t token, float* out) {
+  dequantize_row(table.type, table.row(token), out, table.cols);
+}
+
+}  // namespace thinkmesh::model

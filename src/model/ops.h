@@ -1,0 +1,59 @@
+// The element-wise operations and the one matrix-product entry point of the decoder, with the
+// arithmetic of ggml's CPU backend (llama.cpp c392e50) so logits match its goldens.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#include "model/weights.h"
+
+namespace thinkmesh::model {
+
+class ThreadPool;
+
+// y[t][r] = dot(W row r, x[t]) for t < n_tokens, r < W.rows. x is [n_tokens][W.cols] F32;
+// y is [n_tokens][W.rows]. Activations are converted once per token to the weight type's
+// activation type (Q8_0/Q8_K blocks, F16, ...) as ggml does; rows are split over the pool.
+// Every matrix product of the model goes through here, so faster kernels plug in at one place.
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
+
+// y = x / sqrt(mean(x^2) + eps) * weight  (n values; sum of squares in double as ggml)
+void rms_norm(const float* x, const float* weight, float eps, int64_t n, float* y);
+
+// Rotates the first `n_rot` dims of each of `n_heads` heads of size `head_dim` in place, for
+// position `pos`: pairs (2i, 2i+1) (NORM) or (i, i + n_rot/2) (NEOX).
+void rope(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, int32_t pos, float freq_base,
+          float freq_scale, bool neox);
+
+// x = silu(x) * up  (n values)
+void swiglu(float* x, const float* up, int64_t n);
+
+// Reads row `token` of the embedding table as F32.
+void embedding_row(const TensorView& table, int64_t token, float* out);
+
+// A minimal pool: run(n, fn) calls fn(i) for i < n on the calling thread and the workers.
+class ThreadPool {
+ public:
+  explicit ThreadPool(int32_t n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int32_t size() const { return n_threads_; }
+  // Calls fn(part) for part in [0, n_parts), spread over the threads; returns when all are done.
+  template <class Fn>
+  void run(int32_t n_parts, Fn&& fn) {
+    using F = std::remove_reference_t<Fn>;
+    run_impl(n_parts, [](void* ctx, int32_t part) { (*static_cast<F*>(ctx))(part); }, &fn);
+  }
+
+ private:
+  void run_impl(int32_t n_parts, void (*call)(void*, int32_t), void* ctx);
+  struct Shared;
+  int32_t n_threads_;
+  std::unique_ptr<Shared> shared_;
+};
+
+}  // namespace thinkmesh::model
