@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   thinkmesh::cli::register_inspect(app);
   thinkmesh::cli::register_tokenize(app);
   thinkmesh::cli::register_logits(app);
+  thinkmesh::cli::register_run(app);
 
   try {
     app.parse(argc, argv);
