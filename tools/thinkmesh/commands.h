@@ -11,5 +11,6 @@ void register_inspect(CLI::App& app);   // cmd_inspect.cpp
 void register_tokenize(CLI::App& app);  // cmd_tokenize.cpp
 void register_logits(CLI::App& app);    // cmd_logits.cpp
 void register_run(CLI::App& app);       // cmd_run.cpp
+void register_bench(CLI::App& app);     // cmd_bench.cpp
 
 }  // namespace thinkmesh::cli

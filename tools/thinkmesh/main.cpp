@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   thinkmesh::cli::register_tokenize(app);
   thinkmesh::cli::register_logits(app);
   thinkmesh::cli::register_run(app);
+  thinkmesh::cli::register_bench(app);
 
   try {
     app.parse(argc, argv);
