@@ -53,6 +53,8 @@ class Context {
   int32_t seq_pos_max(int32_t seq) const;
 
   int32_t n_ctx() const;
+  // Bytes the KV cache holds (allocated at construction).
+  size_t kv_bytes() const;
   int32_t n_batch() const { return options_.n_batch; }
   int32_t n_threads() const { return options_.n_threads; }
   const Model& model() const { return *model_; }

@@ -51,6 +51,7 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& optio
 Context::~Context() = default;
 
 int32_t Context::n_ctx() const { return options_.n_ctx; }
+size_t Context::kv_bytes() const { return kv_->bytes(); }
 void Context::seq_rm(int32_t seq, int32_t p0, int32_t p1) { kv_->seq_rm(seq, p0, p1); }
 void Context::seq_cp(int32_t src, int32_t dst, int32_t p0, int32_t p1) {
   if (src < 0 || src >= options_.n_seq_max || dst < 0 || dst >= options_.n_seq_max) {

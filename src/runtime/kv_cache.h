@@ -17,6 +17,9 @@ class KvCache {
   int32_t size() const { return n_ctx_; }
   int32_t used() const { return used_; }
   KvType type() const { return type_; }
+  size_t bytes() const {
+    return (k16_.size() + v16_.size()) * sizeof(uint16_t) + (k32_.size() + v32_.size()) * sizeof(float);
+  }
 
   // Claims free cells for `n` tokens (pos/seq set by the caller through assign); returns the
   // cell indices or throws Error(out_of_range) when fewer than n cells are free.

@@ -126,6 +126,8 @@ class BpeTokenizer final : public VocabTokenizer {
       merges.emplace_back(l, r, MergeTable::Merge{rank, index_.find(joined)});
     }
     merges_.build(merges);
+    // The text-keyed ranks are not needed after this (tens of MiB for a 150k vocabulary).
+    std::unordered_map<std::string, int32_t>().swap(vocab_.merge_rank);
     // Merges of two single-byte symbols, the lookups every word starts with, from a 256 x 256
     // table that stays in cache (the hash table of all merges does not).
     byte_pair_merges_.assign(256 * 256, MergeTable::Merge{});

@@ -22,6 +22,15 @@
 namespace thinkmesh::cli {
 namespace {
 
+// Resident set size of this process in bytes (VmRSS), 0 when /proc is unavailable.
+uint64_t resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
 struct RunArgs {
   std::string model;
   std::string prompt;
@@ -83,6 +92,12 @@ void run(RunArgs args) {
              t.prompt_tokens, t.prompt_seconds, t.prompt_tokens_per_second(), t.generated_tokens,
              t.generate_seconds, t.generate_tokens_per_second(), to_string(result.stop_reason),
              context.n_threads());
+  constexpr double kMiB = 1024.0 * 1024.0;
+  fmt::print(stderr, "thinkmesh: memory: model file {:.2f} MiB (mapped), KV cache {:.2f} MiB, "
+             "resident {:.2f} MiB\n",
+             static_cast<double>(model->info().file_bytes) / kMiB,
+             static_cast<double>(context.kv_bytes()) / kMiB,
+             static_cast<double>(resident_bytes()) / kMiB);
 }
 
 }  // namespace
