@@ -2,6 +2,7 @@
 // token for token, through the library's Generator and through `thinkmesh run --temp 0`.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -64,6 +65,20 @@ TEST(GenerateGolden, RunCommandPrintsTheGoldenText) {
   for (size_t n; (n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0;) out.append(buf.data(), n);
   EXPECT_EQ(pclose(pipe.release()), 0);
   EXPECT_EQ(out, g["text"].get<std::string>() + "\n");  // the prompt is not echoed
+}
+
+TEST(ChatCommand, TwoTurnsThenEndOfInput) {
+  const std::string model = "fixtures/models/tiny-qwen2-Q8_0.gguf";
+  THINKMESH_REQUIRE_FIXTURE(model);
+  const std::string cmd = "printf 'Hello\\nAgain\\n' | " + test::thinkmesh_binary().string() +
+                          " chat -m '" + test::fixture(model).string() +
+                          "' -n 4 --temp 0 -t 1 2>/dev/null";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
+  std::string out;
+  std::array<char, 4096> buf{};
+  for (size_t n; (n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0;) out.append(buf.data(), n);
+  EXPECT_EQ(pclose(pipe.release()), 0);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 2) << out;  // one reply line per turn
 }
 
 }  // namespace

@@ -12,5 +12,6 @@ void register_tokenize(CLI::App& app);  // cmd_tokenize.cpp
 void register_logits(CLI::App& app);    // cmd_logits.cpp
 void register_run(CLI::App& app);       // cmd_run.cpp
 void register_bench(CLI::App& app);     // cmd_bench.cpp
+void register_chat(CLI::App& app);      // cmd_chat.cpp
 
 }  // namespace thinkmesh::cli

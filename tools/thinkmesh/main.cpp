@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   thinkmesh::cli::register_logits(app);
   thinkmesh::cli::register_run(app);
   thinkmesh::cli::register_bench(app);
+  thinkmesh::cli::register_chat(app);
 
   try {
     app.parse(argc, argv);
