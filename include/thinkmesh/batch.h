@@ -1,9 +1,8 @@
 // A batch of tokens decoded in one forward pass: any mix of sequences and positions.
 //
 //   Batch b;
-//   for (size_t i = 0; i < prompt.size(); ++i) b.add(prompt[i], i, /*seq=*/0, i + 1 == prompt.size());
-//   ctx.decode(b);
-//   auto logits = ctx.logits(b.size() - 1);
+//   for (size_t i = 0; i < prompt.size(); ++i) b.add(prompt[i], i, /*seq=*/0, i + 1 ==
+//   prompt.size()); ctx.decode(b); auto logits = ctx.logits(b.size() - 1);
 #pragma once
 
 #include <cstdint>

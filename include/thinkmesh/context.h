@@ -14,10 +14,10 @@ namespace thinkmesh {
 enum class KvType { f16, f32 };
 
 struct ContextOptions {
-  int32_t n_ctx = 0;          // default 0 = min(the model's training context, 4096); KV cells
-  int32_t n_batch = 512;      // default 512; decode() runs a larger batch in chunks this size
-  int32_t n_seq_max = 8;      // default 8; sequence ids must be in [0, n_seq_max)
-  int32_t n_threads = 0;      // default 0 = hardware threads
+  int32_t n_ctx = 0;             // default 0 = min(the model's training context, 4096); KV cells
+  int32_t n_batch = 512;         // default 512; decode() runs a larger batch in chunks this size
+  int32_t n_seq_max = 8;         // default 8; sequence ids must be in [0, n_seq_max)
+  int32_t n_threads = 0;         // default 0 = hardware threads
   KvType kv_type = KvType::f16;  // default F16, as llama.cpp stores K and V
 };
 
@@ -66,8 +66,8 @@ class Context {
   ContextOptions options_;
   std::unique_ptr<runtime::KvCache> kv_;
   std::unique_ptr<model::ThreadPool> pool_;
-  std::vector<float> logits_;          // [n_outputs][n_vocab]
-  std::vector<int32_t> logits_row_;    // batch index → row in logits_, -1 if none
+  std::vector<float> logits_;        // [n_outputs][n_vocab]
+  std::vector<int32_t> logits_row_;  // batch index → row in logits_, -1 if none
 };
 
 }  // namespace thinkmesh

@@ -51,7 +51,8 @@ class Model {
   // Maps and validates `path`. Throws Error(unsupported) for an architecture other than the
   // supported ones (the message lists them), Error(invalid_file) for a missing tensor or a
   // tensor of the wrong shape (naming it and the expected shape).
-  static std::shared_ptr<const Model> load(const std::string& path, const ModelOptions& options = {});
+  static std::shared_ptr<const Model> load(const std::string& path,
+                                           const ModelOptions& options = {});
 
   ~Model();
   Model(const Model&) = delete;

@@ -21,11 +21,16 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 std::string_view to_string(StopReason reason) {
   switch (reason) {
-    case StopReason::eog: return "eog";
-    case StopReason::stop_string: return "stop_string";
-    case StopReason::max_tokens: return "max_tokens";
-    case StopReason::context_full: return "context_full";
-    case StopReason::cancelled: return "cancelled";
+    case StopReason::eog:
+      return "eog";
+    case StopReason::stop_string:
+      return "stop_string";
+    case StopReason::max_tokens:
+      return "max_tokens";
+    case StopReason::context_full:
+      return "context_full";
+    case StopReason::cancelled:
+      return "cancelled";
   }
   return "unknown";
 }

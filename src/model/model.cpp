@@ -29,7 +29,8 @@ const Architecture* find_architecture(const std::string& name) {
 
 std::string architecture_names() {
   std::string out;
-  for (const Architecture* a : kArchitectures) out += (out.empty() ? "" : ", ") + std::string(a->name);
+  for (const Architecture* a : kArchitectures)
+    out += (out.empty() ? "" : ", ") + std::string(a->name);
   return out;
 }
 
@@ -58,8 +59,9 @@ TensorView tensor(const gguf::File& file, const std::string& name, std::vector<i
   const gguf::TensorInfo* t = file.find_tensor(name);
   if (t == nullptr) {
     if (optional) return {};
-    throw Error(ErrorKind::invalid_file, fmt::format("{}: tensor '{}' is missing (expected shape {})",
-                                                     file.path(), name, shape_text(ne)));
+    throw Error(ErrorKind::invalid_file,
+                fmt::format("{}: tensor '{}' is missing (expected shape {})", file.path(), name,
+                            shape_text(ne)));
   }
   std::vector<int64_t> actual = t->ne;
   while (actual.size() > ne.size() && actual.back() == 1) actual.pop_back();
@@ -81,7 +83,8 @@ TensorView tensor(const gguf::File& file, const std::string& name, std::vector<i
 int32_t get_i32(const gguf::File& f, const std::string& key) {
   const int64_t v = f.get_int(key);
   if (v <= 0 || v > (1 << 30)) {
-    throw Error(ErrorKind::invalid_file, fmt::format("{}: {} = {} is out of range", f.path(), key, v));
+    throw Error(ErrorKind::invalid_file,
+                fmt::format("{}: {} = {} is out of range", f.path(), key, v));
   }
   return static_cast<int32_t>(v);
 }
@@ -94,8 +97,8 @@ ModelInfo read_info(const gguf::File& f, const std::string& arch) {
   m.n_embd = get_i32(f, p + "embedding_length");
   m.n_layer = get_i32(f, p + "block_count");
   m.n_head = get_i32(f, p + "attention.head_count");
-  m.n_head_kv = f.find(p + "attention.head_count_kv") ? get_i32(f, p + "attention.head_count_kv")
-                                                       : m.n_head;
+  m.n_head_kv =
+      f.find(p + "attention.head_count_kv") ? get_i32(f, p + "attention.head_count_kv") : m.n_head;
   if (m.n_embd % m.n_head != 0 || m.n_head % m.n_head_kv != 0) {
     throw Error(ErrorKind::invalid_file,
                 fmt::format("{}: {} heads ({} KV heads) do not divide embedding length {}",
@@ -103,12 +106,15 @@ ModelInfo read_info(const gguf::File& f, const std::string& arch) {
   }
   m.head_dim = m.n_embd / m.n_head;
   const gguf::Value* ff = f.find(p + "feed_forward_length");
-  if (ff == nullptr) throw Error(ErrorKind::not_found, fmt::format("{}: no {}feed_forward_length", f.path(), p));
+  if (ff == nullptr)
+    throw Error(ErrorKind::not_found, fmt::format("{}: no {}feed_forward_length", f.path(), p));
   if (ff->is_array()) {
-    for (const int64_t v : f.get_int_array(p + "feed_forward_length")) m.n_ff.push_back(static_cast<int32_t>(v));
+    for (const int64_t v : f.get_int_array(p + "feed_forward_length"))
+      m.n_ff.push_back(static_cast<int32_t>(v));
     if (m.n_ff.size() != static_cast<size_t>(m.n_layer)) {
-      throw Error(ErrorKind::invalid_file, fmt::format("{}: {}feed_forward_length has {} entries for {} layers",
-                                                       f.path(), p, m.n_ff.size(), m.n_layer));
+      throw Error(ErrorKind::invalid_file,
+                  fmt::format("{}: {}feed_forward_length has {} entries for {} layers", f.path(), p,
+                              m.n_ff.size(), m.n_layer));
     }
   } else {
     m.n_ff.assign(static_cast<size_t>(m.n_layer), get_i32(f, p + "feed_forward_length"));
@@ -120,8 +126,9 @@ ModelInfo read_info(const gguf::File& f, const std::string& arch) {
   m.rope_freq_scale = scaling > 0 ? static_cast<float>(1.0 / scaling) : 1.0f;
   m.rope_dims = static_cast<int32_t>(f.get_int_or(p + "rope.dimension_count", m.head_dim));
   if (m.rope_dims <= 0 || m.rope_dims > m.head_dim || m.rope_dims % 2 != 0) {
-    throw Error(ErrorKind::invalid_file, fmt::format("{}: rope.dimension_count {} does not fit head size {}",
-                                                     f.path(), m.rope_dims, m.head_dim));
+    throw Error(ErrorKind::invalid_file,
+                fmt::format("{}: rope.dimension_count {} does not fit head size {}", f.path(),
+                            m.rope_dims, m.head_dim));
   }
   m.file_bytes = f.file_size();
   std::map<std::string, uint64_t> bytes_by_type;
@@ -147,8 +154,8 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
   const model::Architecture* arch = model::find_architecture(arch_name);
   if (arch == nullptr) {
     throw Error(ErrorKind::unsupported,
-                fmt::format("{}: architecture '{}' is not supported; supported: {}", path, arch_name,
-                            model::architecture_names()));
+                fmt::format("{}: architecture '{}' is not supported; supported: {}", path,
+                            arch_name, model::architecture_names()));
   }
   std::shared_ptr<Model> m(new Model());
   Impl& impl = *m->impl_;
@@ -158,7 +165,8 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
   const TensorView embd = [&] {
     const gguf::TensorInfo* t = file.find_tensor("token_embd.weight");
     if (t == nullptr || t->ne.size() < 2) {
-      throw Error(ErrorKind::invalid_file, fmt::format("{}: tensor 'token_embd.weight' is missing", path));
+      throw Error(ErrorKind::invalid_file,
+                  fmt::format("{}: tensor 'token_embd.weight' is missing", path));
     }
     return tensor(file, "token_embd.weight", {info.n_embd, t->ne[1]});
   }();
@@ -207,13 +215,22 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
   return m;
 }
 
-const ModelInfo& Model::info() const { return impl_->info; }
-const std::string& Model::chat_template() const { return impl_->chat_template; }
-const model::Weights& Model::weights() const { return impl_->weights; }
-std::string Model::supported_architectures() { return model::architecture_names(); }
+const ModelInfo& Model::info() const {
+  return impl_->info;
+}
+const std::string& Model::chat_template() const {
+  return impl_->chat_template;
+}
+const model::Weights& Model::weights() const {
+  return impl_->weights;
+}
+std::string Model::supported_architectures() {
+  return model::architecture_names();
+}
 
 const Tokenizer& Model::tokenizer() const {
-  if (!impl_->tokenizer) throw Error(ErrorKind::not_found, "the model was loaded without its tokenizer");
+  if (!impl_->tokenizer)
+    throw Error(ErrorKind::not_found, "the model was loaded without its tokenizer");
   return *impl_->tokenizer;
 }
 

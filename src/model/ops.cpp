@@ -33,7 +33,8 @@ struct ThreadPool::Shared {
   int32_t n_parts = 0;
 
   void work() {
-    for (int32_t part; (part = next.fetch_add(1, std::memory_order_relaxed)) < n_parts;) call(ctx, part);
+    for (int32_t part; (part = next.fetch_add(1, std::memory_order_relaxed)) < n_parts;)
+      call(ctx, part);
   }
 
   static void pause() {

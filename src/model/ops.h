@@ -46,7 +46,8 @@ class ThreadPool {
   template <class Fn>
   void run(int32_t n_parts, Fn&& fn) {
     using F = std::remove_reference_t<Fn>;
-    run_impl(n_parts, [](void* ctx, int32_t part) { (*static_cast<F*>(ctx))(part); }, &fn);
+    run_impl(
+        n_parts, [](void* ctx, int32_t part) { (*static_cast<F*>(ctx))(part); }, &fn);
   }
 
  private:

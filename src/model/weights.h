@@ -25,11 +25,11 @@ struct TensorView {
 };
 
 struct LayerWeights {
-  TensorView attn_norm;               // [n_embd] F32
-  TensorView wq, wk, wv, wo;          // [n_embd] -> [n_head*hd], [n_kv*hd], [n_kv*hd], -> [n_embd]
-  TensorView bq, bk, bv;              // optional biases (qwen2)
-  TensorView ffn_norm;                // [n_embd] F32
-  TensorView w_gate, w_up, w_down;    // [n_embd] -> [n_ff], [n_ff] -> [n_embd]
+  TensorView attn_norm;             // [n_embd] F32
+  TensorView wq, wk, wv, wo;        // [n_embd] -> [n_head*hd], [n_kv*hd], [n_kv*hd], -> [n_embd]
+  TensorView bq, bk, bv;            // optional biases (qwen2)
+  TensorView ffn_norm;              // [n_embd] F32
+  TensorView w_gate, w_up, w_down;  // [n_embd] -> [n_ff], [n_ff] -> [n_embd]
 };
 
 // How an architecture wires a llama-like layer; one small entry per architecture

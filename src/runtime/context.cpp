@@ -40,7 +40,8 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& optio
   if (!model_) throw Error(ErrorKind::invalid_argument, "Context: no model");
   const ModelInfo& info = model_->info();
   if (options_.n_ctx <= 0) options_.n_ctx = std::min(info.n_ctx_train, 4096);
-  if (options_.n_batch <= 0) throw Error(ErrorKind::invalid_argument, "Context: n_batch must be > 0");
+  if (options_.n_batch <= 0)
+    throw Error(ErrorKind::invalid_argument, "Context: n_batch must be > 0");
   if (options_.n_threads <= 0) options_.n_threads = default_threads();
   kv_ = std::make_unique<runtime::KvCache>(options_.n_ctx, info.n_layer,
                                            info.n_head_kv * info.head_dim, options_.n_seq_max,
@@ -50,26 +51,39 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& optio
 
 Context::~Context() = default;
 
-int32_t Context::n_ctx() const { return options_.n_ctx; }
-size_t Context::kv_bytes() const { return kv_->bytes(); }
-void Context::seq_rm(int32_t seq, int32_t p0, int32_t p1) { kv_->seq_rm(seq, p0, p1); }
+int32_t Context::n_ctx() const {
+  return options_.n_ctx;
+}
+size_t Context::kv_bytes() const {
+  return kv_->bytes();
+}
+void Context::seq_rm(int32_t seq, int32_t p0, int32_t p1) {
+  kv_->seq_rm(seq, p0, p1);
+}
 void Context::seq_cp(int32_t src, int32_t dst, int32_t p0, int32_t p1) {
   if (src < 0 || src >= options_.n_seq_max || dst < 0 || dst >= options_.n_seq_max) {
-    throw Error(ErrorKind::invalid_argument, fmt::format("seq_cp: sequence ids {} -> {} outside 0..{}",
-                                                         src, dst, options_.n_seq_max - 1));
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("seq_cp: sequence ids {} -> {} outside 0..{}", src, dst,
+                            options_.n_seq_max - 1));
   }
   kv_->seq_cp(src, dst, p0, p1);
 }
-void Context::clear() { kv_->clear(); }
-int32_t Context::seq_pos_max(int32_t seq) const { return kv_->seq_pos_max(seq); }
+void Context::clear() {
+  kv_->clear();
+}
+int32_t Context::seq_pos_max(int32_t seq) const {
+  return kv_->seq_pos_max(seq);
+}
 
 std::span<const float> Context::logits(int32_t i) const {
-  if (i < 0 || static_cast<size_t>(i) >= logits_row_.size() || logits_row_[static_cast<size_t>(i)] < 0) {
+  if (i < 0 || static_cast<size_t>(i) >= logits_row_.size() ||
+      logits_row_[static_cast<size_t>(i)] < 0) {
     throw Error(ErrorKind::invalid_argument,
                 fmt::format("logits({}): that entry of the last batch did not ask for logits", i));
   }
   const size_t n_vocab = static_cast<size_t>(model_->info().n_vocab);
-  return {logits_.data() + static_cast<size_t>(logits_row_[static_cast<size_t>(i)]) * n_vocab, n_vocab};
+  return {logits_.data() + static_cast<size_t>(logits_row_[static_cast<size_t>(i)]) * n_vocab,
+          n_vocab};
 }
 
 void Context::decode(const Batch& batch) {
@@ -77,17 +91,22 @@ void Context::decode(const Batch& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     const BatchEntry& e = batch[i];
     if (e.token < 0 || e.token >= info.n_vocab) {
-      throw Error(ErrorKind::invalid_argument, fmt::format("decode: entry {} has token id {} outside "
-                                                           "the vocabulary (0..{})", i, e.token, info.n_vocab - 1));
+      throw Error(ErrorKind::invalid_argument,
+                  fmt::format("decode: entry {} has token id {} outside "
+                              "the vocabulary (0..{})",
+                              i, e.token, info.n_vocab - 1));
     }
     if (e.seq_id < 0 || e.seq_id >= options_.n_seq_max) {
-      throw Error(ErrorKind::invalid_argument, fmt::format("decode: entry {} has sequence id {} outside "
-                                                           "0..{}", i, e.seq_id, options_.n_seq_max - 1));
+      throw Error(ErrorKind::invalid_argument,
+                  fmt::format("decode: entry {} has sequence id {} outside "
+                              "0..{}",
+                              i, e.seq_id, options_.n_seq_max - 1));
     }
     if (e.pos < 0 || e.pos >= options_.n_ctx) {
       throw Error(ErrorKind::out_of_range,
                   fmt::format("decode: entry {} is at position {} but the context holds {} tokens "
-                              "(raise --ctx)", i, e.pos, options_.n_ctx));
+                              "(raise --ctx)",
+                              i, e.pos, options_.n_ctx));
     }
   }
   logits_.clear();
@@ -109,23 +128,29 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
   model::ThreadPool* pool = pool_.get();
 
   const std::vector<int32_t> cells = kv_->claim(static_cast<int32_t>(T));
-  for (int64_t t = 0; t < T; ++t) kv_->assign(cells[static_cast<size_t>(t)], entries[static_cast<size_t>(t)].pos, entries[static_cast<size_t>(t)].seq_id);
+  for (int64_t t = 0; t < T; ++t)
+    kv_->assign(cells[static_cast<size_t>(t)], entries[static_cast<size_t>(t)].pos,
+                entries[static_cast<size_t>(t)].seq_id);
 
   std::vector<float> x(static_cast<size_t>(T * D)), h(x.size()), q(static_cast<size_t>(T * q_dim)),
       k(static_cast<size_t>(T * kv_dim)), v(k.size()), attn(q.size()), proj(x.size());
-  for (int64_t t = 0; t < T; ++t) model::embedding_row(w.token_embd, entries[static_cast<size_t>(t)].token, &x[static_cast<size_t>(t * D)]);
+  for (int64_t t = 0; t < T; ++t)
+    model::embedding_row(w.token_embd, entries[static_cast<size_t>(t)].token,
+                         &x[static_cast<size_t>(t * D)]);
 
   try {
     for (int32_t l = 0; l < info.n_layer; ++l) {
       const model::LayerWeights& L = w.layers[static_cast<size_t>(l)];
       const auto* attn_norm = reinterpret_cast<const float*>(L.attn_norm.data);
-      for (int64_t t = 0; t < T; ++t) model::rms_norm(&x[t * D], attn_norm, info.rms_eps, D, &h[t * D]);
+      for (int64_t t = 0; t < T; ++t)
+        model::rms_norm(&x[t * D], attn_norm, info.rms_eps, D, &h[t * D]);
       model::matmul(L.wq, h.data(), T, q.data(), pool);
       model::matmul(L.wk, h.data(), T, k.data(), pool);
       model::matmul(L.wv, h.data(), T, v.data(), pool);
       if (L.bq) {
         for (int64_t t = 0; t < T; ++t) {
-          for (int64_t i = 0; i < q_dim; ++i) q[t * q_dim + i] += reinterpret_cast<const float*>(L.bq.data)[i];
+          for (int64_t i = 0; i < q_dim; ++i)
+            q[t * q_dim + i] += reinterpret_cast<const float*>(L.bq.data)[i];
           for (int64_t i = 0; i < kv_dim; ++i) {
             k[t * kv_dim + i] += reinterpret_cast<const float*>(L.bk.data)[i];
             v[t * kv_dim + i] += reinterpret_cast<const float*>(L.bv.data)[i];
@@ -134,8 +159,8 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
       }
       for (int64_t t = 0; t < T; ++t) {
         const int32_t pos = entries[static_cast<size_t>(t)].pos;
-        model::rope(&q[t * q_dim], info.n_head, info.head_dim, info.rope_dims, pos, info.rope_freq_base,
-                    info.rope_freq_scale, info.rope_neox);
+        model::rope(&q[t * q_dim], info.n_head, info.head_dim, info.rope_dims, pos,
+                    info.rope_freq_base, info.rope_freq_scale, info.rope_neox);
         model::rope(&k[t * kv_dim], info.n_head_kv, info.head_dim, info.rope_dims, pos,
                     info.rope_freq_base, info.rope_freq_scale, info.rope_neox);
         kv_->store(l, cells[static_cast<size_t>(t)], &k[t * kv_dim], &v[t * kv_dim]);
@@ -158,9 +183,11 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
         std::vector<float> score;
         for (int32_t c = 0; c < kv_->size(); ++c) {
           if (!kv_->visible(c, e.seq_id, e.pos)) continue;
-          kv_->load_k(l, c, static_cast<int32_t>(kv_head * hd), static_cast<int32_t>(hd), kh.data());
+          kv_->load_k(l, c, static_cast<int32_t>(kv_head * hd), static_cast<int32_t>(hd),
+                      kh.data());
           double dot = 0.0;
-          for (int64_t i = 0; i < hd; ++i) dot += static_cast<double>(kh[static_cast<size_t>(i)]) * qh[static_cast<size_t>(i)];
+          for (int64_t i = 0; i < hd; ++i)
+            dot += static_cast<double>(kh[static_cast<size_t>(i)]) * qh[static_cast<size_t>(i)];
           seen.push_back(c);
           score.push_back(static_cast<float>(dot) * scale);
         }
@@ -177,8 +204,10 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
         for (size_t j = 0; j < seen.size(); ++j) {
           float p = score[j] * inv;
           if (f16_kv) p = round_to_fp16(p);
-          kv_->load_v(l, seen[j], static_cast<int32_t>(kv_head * hd), static_cast<int32_t>(hd), vh.data());
-          for (int64_t i = 0; i < hd; ++i) acc[static_cast<size_t>(i)] += static_cast<double>(p) * vh[static_cast<size_t>(i)];
+          kv_->load_v(l, seen[j], static_cast<int32_t>(kv_head * hd), static_cast<int32_t>(hd),
+                      vh.data());
+          for (int64_t i = 0; i < hd; ++i)
+            acc[static_cast<size_t>(i)] += static_cast<double>(p) * vh[static_cast<size_t>(i)];
         }
         for (int64_t i = 0; i < hd; ++i) out[i] = static_cast<float>(acc[static_cast<size_t>(i)]);
       };
@@ -188,7 +217,8 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
       for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 
       const auto* ffn_norm = reinterpret_cast<const float*>(L.ffn_norm.data);
-      for (int64_t t = 0; t < T; ++t) model::rms_norm(&x[t * D], ffn_norm, info.rms_eps, D, &h[t * D]);
+      for (int64_t t = 0; t < T; ++t)
+        model::rms_norm(&x[t * D], ffn_norm, info.rms_eps, D, &h[t * D]);
       const int64_t n_ff = L.w_gate.rows;
       std::vector<float> gate(static_cast<size_t>(T * n_ff)), up(gate.size());
       model::matmul(L.w_gate, h.data(), T, gate.data(), pool);
@@ -210,11 +240,13 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
   if (wanted.empty()) return;
   std::vector<float> normed(wanted.size() * static_cast<size_t>(D));
   const auto* out_norm = reinterpret_cast<const float*>(w.output_norm.data);
-  for (size_t j = 0; j < wanted.size(); ++j) model::rms_norm(&x[wanted[j] * D], out_norm, info.rms_eps, D, &normed[j * D]);
+  for (size_t j = 0; j < wanted.size(); ++j)
+    model::rms_norm(&x[wanted[j] * D], out_norm, info.rms_eps, D, &normed[j * D]);
   const size_t n_vocab = static_cast<size_t>(info.n_vocab);
   const size_t first_row = logits_.size() / n_vocab;
   logits_.resize(logits_.size() + wanted.size() * n_vocab);
-  model::matmul(w.output, normed.data(), static_cast<int64_t>(wanted.size()), &logits_[first_row * n_vocab], pool);
+  model::matmul(w.output, normed.data(), static_cast<int64_t>(wanted.size()),
+                &logits_[first_row * n_vocab], pool);
   for (size_t j = 0; j < wanted.size(); ++j) {
     logits_row_[first_index + static_cast<size_t>(wanted[j])] = static_cast<int32_t>(first_row + j);
   }

@@ -9,10 +9,15 @@
 namespace thinkmesh::runtime {
 
 KvCache::KvCache(int32_t n_ctx, int32_t n_layer, int32_t kv_dim, int32_t n_seq_max, KvType type)
-    : n_ctx_(n_ctx), n_layer_(n_layer), kv_dim_(kv_dim), n_seq_max_(n_seq_max), type_(type),
+    : n_ctx_(n_ctx),
+      n_layer_(n_layer),
+      kv_dim_(kv_dim),
+      n_seq_max_(n_seq_max),
+      type_(type),
       cells_(static_cast<size_t>(n_ctx)) {
   if (n_seq_max < 1 || n_seq_max > 64) {
-    throw Error(ErrorKind::invalid_argument, fmt::format("n_seq_max {} must be in 1..64", n_seq_max));
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("n_seq_max {} must be in 1..64", n_seq_max));
   }
   const size_t n = static_cast<size_t>(n_ctx) * n_layer * kv_dim;
   if (type == KvType::f16) {
@@ -69,7 +74,8 @@ void KvCache::load_k(int32_t layer, int32_t cell, int32_t off, int32_t n, float*
   if (type_ == KvType::f16) {
     for (int32_t i = 0; i < n; ++i) out[i] = fp16_to_fp32(k16_[o + i]);
   } else {
-    std::copy(k32_.begin() + static_cast<std::ptrdiff_t>(o), k32_.begin() + static_cast<std::ptrdiff_t>(o + n), out);
+    std::copy(k32_.begin() + static_cast<std::ptrdiff_t>(o),
+              k32_.begin() + static_cast<std::ptrdiff_t>(o + n), out);
   }
 }
 
@@ -78,7 +84,8 @@ void KvCache::load_v(int32_t layer, int32_t cell, int32_t off, int32_t n, float*
   if (type_ == KvType::f16) {
     for (int32_t i = 0; i < n; ++i) out[i] = fp16_to_fp32(v16_[o + i]);
   } else {
-    std::copy(v32_.begin() + static_cast<std::ptrdiff_t>(o), v32_.begin() + static_cast<std::ptrdiff_t>(o + n), out);
+    std::copy(v32_.begin() + static_cast<std::ptrdiff_t>(o),
+              v32_.begin() + static_cast<std::ptrdiff_t>(o + n), out);
   }
 }
 

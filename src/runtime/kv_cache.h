@@ -18,7 +18,8 @@ class KvCache {
   int32_t used() const { return used_; }
   KvType type() const { return type_; }
   size_t bytes() const {
-    return (k16_.size() + v16_.size()) * sizeof(uint16_t) + (k32_.size() + v32_.size()) * sizeof(float);
+    return (k16_.size() + v16_.size()) * sizeof(uint16_t) +
+           (k32_.size() + v32_.size()) * sizeof(float);
   }
 
   // Claims free cells for `n` tokens (pos/seq set by the caller through assign); returns the

@@ -133,8 +133,8 @@ class BpeTokenizer final : public VocabTokenizer {
     byte_pair_merges_.assign(256 * 256, MergeTable::Merge{});
     for (int a = 0; a < 256; ++a) {
       for (int b = 0; b < 256; ++b) {
-        byte_pair_merges_[static_cast<size_t>(a * 256 + b)] =
-            merges_.find(byte_symbol_id_[static_cast<size_t>(a)], byte_symbol_id_[static_cast<size_t>(b)]);
+        byte_pair_merges_[static_cast<size_t>(a * 256 + b)] = merges_.find(
+            byte_symbol_id_[static_cast<size_t>(a)], byte_symbol_id_[static_cast<size_t>(b)]);
       }
     }
   }
@@ -190,10 +190,9 @@ class BpeTokenizer final : public VocabTokenizer {
     for (const char c : word) {
       const auto b = static_cast<uint8_t>(c);
       const std::string& t = byte_text_[b];
-      symbols.push_back(Symbol{byte_symbol_id_[b], static_cast<uint32_t>(mapped.size()),
-                               static_cast<uint32_t>(t.size()),
-                               static_cast<int32_t>(symbols.size()) - 1,
-                               static_cast<int32_t>(symbols.size()) + 1});
+      symbols.push_back(Symbol{
+          byte_symbol_id_[b], static_cast<uint32_t>(mapped.size()), static_cast<uint32_t>(t.size()),
+          static_cast<int32_t>(symbols.size()) - 1, static_cast<int32_t>(symbols.size()) + 1});
       mapped.append(t);
     }
     // Symbols are per byte; llama.cpp makes one per UTF-8 character of the mapped text, and
@@ -325,9 +324,9 @@ class BpeTokenizer final : public VocabTokenizer {
   TokenIndex index_;
   MergeTable merges_;
   std::vector<MergeTable::Merge> byte_pair_merges_;  // [a * 256 + b] for bytes a, b
-  std::array<std::string, 256> byte_text_;       // byte → its GPT-2 code point as UTF-8
-  std::array<TokenId, 256> byte_symbol_id_{};    // id of byte_text_[b], or -1
-  std::array<TokenId, 256> byte_fallback_id_{};  // id of the one-byte text b, or -1
+  std::array<std::string, 256> byte_text_;           // byte → its GPT-2 code point as UTF-8
+  std::array<TokenId, 256> byte_symbol_id_{};        // id of byte_text_[b], or -1
+  std::array<TokenId, 256> byte_fallback_id_{};      // id of the one-byte text b, or -1
 };
 
 }  // namespace

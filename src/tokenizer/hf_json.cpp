@@ -105,7 +105,8 @@ std::optional<TokenId> config_token(const json& config, const char* key, const V
 
 // Places `text` at `id`, growing the vocabulary with "[PAD<n>]" holes as the converter does.
 void put_token(Vocab& v, size_t id, std::string text, TokenKind kind) {
-  if (id >= 4'000'000) throw Error(ErrorKind::invalid_file, fmt::format("token id {} is implausible", id));
+  if (id >= 4'000'000)
+    throw Error(ErrorKind::invalid_file, fmt::format("token id {} is implausible", id));
   if (v.tokens.size() <= id) {
     const size_t old = v.tokens.size();
     v.tokens.resize(id + 1);
@@ -139,8 +140,9 @@ Vocab bpe_vocab(const json& root, const json& config, const std::string& path) {
   v.merge_rank.reserve(merges.size());
   int32_t rank = 0;
   for (const auto& m : merges) {
-    std::string joined = m.is_string() ? m.get<std::string>()
-                                       : m.at(0).get<std::string>() + " " + m.at(1).get<std::string>();
+    std::string joined = m.is_string()
+                             ? m.get<std::string>()
+                             : m.at(0).get<std::string>() + " " + m.at(1).get<std::string>();
     v.merge_rank.emplace(std::move(joined), rank++);
   }
   tokenizer::apply_bpe_pre_defaults(v, path);

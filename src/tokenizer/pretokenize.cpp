@@ -47,9 +47,13 @@ void decode_text(std::string_view text, Decoded& d) {
   d.byte_at.push_back(static_cast<uint32_t>(text.size()));
 }
 
-bool is_cr_lf(uint32_t cp) { return cp == '\r' || cp == '\n'; }
+bool is_cr_lf(uint32_t cp) {
+  return cp == '\r' || cp == '\n';
+}
 
-uint32_t ascii_lower(uint32_t cp) { return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp; }
+uint32_t ascii_lower(uint32_t cp) {
+  return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp;
+}
 
 // Appends the non-empty pieces [start, cut) for each cut a scanner reports.
 class PieceWriter {
@@ -118,7 +122,8 @@ void split_gpt2(const Piece& p, std::vector<Range>& out) {
       w.cut(i);
     } else if (f != 0 && !(f & (kWhitespace | kLetter | kNumber))) {
       i = j;
-      for (uint16_t g = p.flags(i); g != 0 && !(g & (kWhitespace | kLetter | kNumber));) g = p.flags(++i);
+      for (uint16_t g = p.flags(i); g != 0 && !(g & (kWhitespace | kLetter | kNumber));)
+        g = p.flags(++i);
       w.cut(i);
     } else {
       w.cut(i += whitespace_run(p, i, false));
@@ -160,7 +165,8 @@ void split_llama3(const Piece& p, uint32_t max_digits, std::vector<Range>& out) 
     const uint16_t f2 = cp == ' ' ? p.flags(i + 1) : f;
     if (f2 != 0 && !(f2 & (kWhitespace | kLetter | kNumber))) {
       if (cp == ' ') ++i;
-      for (uint16_t g = p.flags(i); g != 0 && !(g & (kWhitespace | kLetter | kNumber));) g = p.flags(++i);
+      for (uint16_t g = p.flags(i); g != 0 && !(g & (kWhitespace | kLetter | kNumber));)
+        g = p.flags(++i);
       while (is_cr_lf(p.cp(i))) ++i;
       w.cut(i);
       continue;
@@ -186,7 +192,8 @@ void split_matches(const Piece& p, Match match, std::vector<Range>& out) {
 }
 
 bool is_cjk_or_hangul(uint32_t cp) {
-  // [一-龥ࠀ-一가-퟿]: U+4E00..U+9FA5, U+0800..U+4E00, U+AC00..U+D7FF (sic: as llama.cpp lists it)
+  // [一-龥ࠀ-一가-퟿]: U+4E00..U+9FA5, U+0800..U+4E00, U+AC00..U+D7FF (sic: as llama.cpp lists
+  // it)
   return (cp >= 0x4E00 && cp <= 0x9FA5) || (cp >= 0x0800 && cp <= 0x4E00) ||
          (cp >= 0xAC00 && cp <= 0xD7FF);
 }
@@ -213,48 +220,69 @@ uint32_t punct_run(const Piece& p, uint32_t i, const std::array<char, N>& extra)
 
 using Stage = void (*)(const Piece&, std::vector<Range>&);
 
-void stage_gpt2(const Piece& p, std::vector<Range>& out) { split_gpt2(p, out); }
-void stage_llama3(const Piece& p, std::vector<Range>& out) { split_llama3(p, 3, out); }
-void stage_qwen2(const Piece& p, std::vector<Range>& out) { split_llama3(p, 1, out); }
+void stage_gpt2(const Piece& p, std::vector<Range>& out) {
+  split_gpt2(p, out);
+}
+void stage_llama3(const Piece& p, std::vector<Range>& out) {
+  split_llama3(p, 3, out);
+}
+void stage_qwen2(const Piece& p, std::vector<Range>& out) {
+  split_llama3(p, 1, out);
+}
 void stage_each_digit(const Piece& p, std::vector<Range>& out) {  // \p{N}
-  split_matches(p, [](const Piece& q, uint32_t i) -> uint32_t { return (q.flags(i) & kNumber) ? 1 : 0; }, out);
+  split_matches(
+      p, [](const Piece& q, uint32_t i) -> uint32_t { return (q.flags(i) & kNumber) ? 1 : 0; },
+      out);
 }
 void stage_digit_runs(const Piece& p, std::vector<Range>& out) {  // \p{N}+
-  split_matches(p, [](const Piece& q, uint32_t i) { return run_of(q, i, kNumber); }, out);
+  split_matches(
+      p, [](const Piece& q, uint32_t i) { return run_of(q, i, kNumber); }, out);
 }
 void stage_default_punct(const Piece& p, std::vector<Range>& out) {  // [\p{P}\$\+<=>\^~\|]+
   static constexpr std::array<char, 8> kExtra = {'$', '+', '<', '=', '>', '^', '~', '|'};
-  split_matches(p, [](const Piece& q, uint32_t i) { return punct_run(q, i, kExtra); }, out);
+  split_matches(
+      p, [](const Piece& q, uint32_t i) { return punct_run(q, i, kExtra); }, out);
 }
 void stage_falcon_punct(const Piece& p, std::vector<Range>& out) {  // [\p{P}\$\+<=>\^~\|`]+
   static constexpr std::array<char, 9> kExtra = {'$', '+', '<', '=', '>', '^', '~', '|', '`'};
-  split_matches(p, [](const Piece& q, uint32_t i) { return punct_run(q, i, kExtra); }, out);
+  split_matches(
+      p, [](const Piece& q, uint32_t i) { return punct_run(q, i, kExtra); }, out);
 }
 void stage_three_ascii_digits(const Piece& p, std::vector<Range>& out) {  // [0-9][0-9][0-9]
   auto digit = [](uint32_t cp) { return cp >= '0' && cp <= '9'; };
-  split_matches(p, [&](const Piece& q, uint32_t i) -> uint32_t {
-    return digit(q.cp(i)) && digit(q.cp(i + 1)) && digit(q.cp(i + 2)) ? 3 : 0;
-  }, out);
+  split_matches(
+      p,
+      [&](const Piece& q, uint32_t i) -> uint32_t {
+        return digit(q.cp(i)) && digit(q.cp(i + 1)) && digit(q.cp(i + 2)) ? 3 : 0;
+      },
+      out);
 }
 void stage_cr_lf(const Piece& p, std::vector<Range>& out) {  // [\r\n]
-  split_matches(p, [](const Piece& q, uint32_t i) -> uint32_t { return is_cr_lf(q.cp(i)) ? 1 : 0; }, out);
+  split_matches(
+      p, [](const Piece& q, uint32_t i) -> uint32_t { return is_cr_lf(q.cp(i)) ? 1 : 0; }, out);
 }
 // \s?<class>+ where class is a flag mask.
 template <uint16_t Mask>
 void stage_space_then_run(const Piece& p, std::vector<Range>& out) {
-  split_matches(p, [](const Piece& q, uint32_t i) -> uint32_t {
-    if (const uint32_t n = run_of(q, i, Mask)) return n;
-    if ((q.flags(i) & kWhitespace) == 0) return 0;
-    const uint32_t n = run_of(q, i + 1, Mask);
-    return n ? n + 1 : 0;
-  }, out);
+  split_matches(
+      p,
+      [](const Piece& q, uint32_t i) -> uint32_t {
+        if (const uint32_t n = run_of(q, i, Mask)) return n;
+        if ((q.flags(i) & kWhitespace) == 0) return 0;
+        const uint32_t n = run_of(q, i + 1, Mask);
+        return n ? n + 1 : 0;
+      },
+      out);
 }
 void stage_cjk(const Piece& p, std::vector<Range>& out) {
-  split_matches(p, [](const Piece& q, uint32_t i) {
-    uint32_t n = 0;
-    while (q.in(i + n) && is_cjk_or_hangul(q.cp(i + n))) ++n;
-    return n;
-  }, out);
+  split_matches(
+      p,
+      [](const Piece& q, uint32_t i) {
+        uint32_t n = 0;
+        while (q.in(i + n) && is_cjk_or_hangul(q.cp(i + n))) ++n;
+        return n;
+      },
+      out);
 }
 
 struct Pipeline {
@@ -273,13 +301,20 @@ Pipeline pipeline(PreTokenizerKind kind) {
   static constexpr Stage kFalcon[] = {stage_falcon_punct, stage_gpt2, stage_three_ascii_digits};
   static constexpr Stage kDefault[] = {stage_default_punct, stage_gpt2, stage_digit_runs};
   switch (kind) {
-    case PreTokenizerKind::gpt2: return {kGpt2, std::size(kGpt2)};
-    case PreTokenizerKind::llama3: return {kLlama3, std::size(kLlama3)};
-    case PreTokenizerKind::qwen2: return {kQwen2, std::size(kQwen2)};
-    case PreTokenizerKind::smollm: return {kSmollm, std::size(kSmollm)};
-    case PreTokenizerKind::deepseek_coder: return {kDeepseekCoder, std::size(kDeepseekCoder)};
-    case PreTokenizerKind::falcon: return {kFalcon, std::size(kFalcon)};
-    case PreTokenizerKind::default_bpe: return {kDefault, std::size(kDefault)};
+    case PreTokenizerKind::gpt2:
+      return {kGpt2, std::size(kGpt2)};
+    case PreTokenizerKind::llama3:
+      return {kLlama3, std::size(kLlama3)};
+    case PreTokenizerKind::qwen2:
+      return {kQwen2, std::size(kQwen2)};
+    case PreTokenizerKind::smollm:
+      return {kSmollm, std::size(kSmollm)};
+    case PreTokenizerKind::deepseek_coder:
+      return {kDeepseekCoder, std::size(kDeepseekCoder)};
+    case PreTokenizerKind::falcon:
+      return {kFalcon, std::size(kFalcon)};
+    case PreTokenizerKind::default_bpe:
+      return {kDefault, std::size(kDefault)};
   }
   return {kGpt2, 1};
 }
@@ -332,9 +367,9 @@ PreTokenizerKind pre_tokenizer_kind(std::string_view pre) {
   for (const auto& [name, kind] : kNames) {
     if (name == pre) return kind;
   }
-  throw Error(ErrorKind::unsupported, "pre-tokenizer '" + std::string(pre) +
-                                          "' is not supported; supported: " +
-                                          supported_pre_tokenizers());
+  throw Error(ErrorKind::unsupported,
+              "pre-tokenizer '" + std::string(pre) +
+                  "' is not supported; supported: " + supported_pre_tokenizers());
 }
 
 std::string supported_pre_tokenizers() {

@@ -31,7 +31,8 @@ ContextOptions options() {
 }
 
 // Logits of every position of `prompt`, decoded alone as one batch.
-std::vector<std::vector<float>> alone(const std::shared_ptr<const Model>& m, const std::vector<TokenId>& prompt) {
+std::vector<std::vector<float>> alone(const std::shared_ptr<const Model>& m,
+                                      const std::vector<TokenId>& prompt) {
   Context ctx(m, options());
   Batch b;
   for (size_t i = 0; i < prompt.size(); ++i) b.add(prompt[i], static_cast<int32_t>(i), 0, true);
@@ -46,7 +47,8 @@ std::vector<std::vector<float>> alone(const std::shared_ptr<const Model>& m, con
 
 double max_diff(std::span<const float> a, const std::vector<float>& b) {
   double d = 0;
-  for (size_t i = 0; i < b.size(); ++i) d = std::max(d, std::fabs(static_cast<double>(a[i]) - b[i]));
+  for (size_t i = 0; i < b.size(); ++i)
+    d = std::max(d, std::fabs(static_cast<double>(a[i]) - b[i]));
   return d;
 }
 

@@ -26,7 +26,8 @@ CliResult run(const std::string& args) {
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
   CliResult r{-1, ""};
   std::array<char, 4096> buf{};
-  for (size_t n; (n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0;) r.out.append(buf.data(), n);
+  for (size_t n; (n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0;)
+    r.out.append(buf.data(), n);
   r.status = pclose(pipe.release());
   return r;
 }
@@ -46,7 +47,7 @@ TEST(CliTokenize, JsonIsOneArrayOfTheLibraryIds) {
   const std::string text = "Hello <|im_start|>user 123 don't";
   for (const bool special : {false, true}) {
     const CliResult r = run("tokenize -m " + quoted(path) + " --json " +
-                      (special ? "--parse-special " : "") + quoted(text));
+                            (special ? "--parse-special " : "") + quoted(text));
     ASSERT_EQ(r.status, 0);
     const auto j = nlohmann::json::parse(r.out);  // throws unless the whole stdout is JSON
     ASSERT_TRUE(j.is_array());
@@ -77,7 +78,9 @@ TEST(CliTokenize, TextModeListsIdAndPiece) {
 
 TEST(CliTokenize, BadInputExitsNonZero) {
   EXPECT_NE(run("tokenize -m /nonexistent/model.gguf hello 2>/dev/null").status, 0);
-  EXPECT_NE(run("tokenize -m " + quoted(test::thinkmesh_binary().string()) + " hi 2>/dev/null").status, 0);
+  EXPECT_NE(
+      run("tokenize -m " + quoted(test::thinkmesh_binary().string()) + " hi 2>/dev/null").status,
+      0);
   EXPECT_NE(run("tokenize 2>/dev/null").status, 0);
 }
 

@@ -163,8 +163,8 @@ TEST_P(HostileGguf, HostileCountsLengthsTypesAndOffsets) {
   }
   ASSERT_GT(fields.size(), 50u);
   const uint64_t size = original.size();
-  const std::vector<uint64_t> hostile64 = {0, 1, size, size + 1, 1ull << 31, 1ull << 62,
-                                           1ull << 63, ~0ull, ~0ull - 7};
+  const std::vector<uint64_t> hostile64 = {0,          1,          size,  size + 1, 1ull << 31,
+                                           1ull << 62, 1ull << 63, ~0ull, ~0ull - 7};
   const std::vector<uint64_t> hostile32 = {0, 13, 31, 255, 1000, 0x7FFFFFFF, 0xFFFFFFFF};
   size_t rejected = 0, accepted = 0;
   Bytes damaged = original;
@@ -176,8 +176,8 @@ TEST_P(HostileGguf, HostileCountsLengthsTypesAndOffsets) {
         ++accepted;  // e.g. a tensor type changed to another valid one of the same size
       } else {
         ++rejected;
-        expect_clear_error(message, f.what + " at " + std::to_string(f.offset) + " = " +
-                                        std::to_string(v));
+        expect_clear_error(message,
+                           f.what + " at " + std::to_string(f.offset) + " = " + std::to_string(v));
       }
       std::memcpy(damaged.data() + f.offset, original.data() + f.offset, f.size);
       if (HasFailure()) return;
@@ -227,7 +227,8 @@ class StructuralFaults : public ::testing::Test {
 TEST_F(StructuralFaults, EachFaultIsNamed) {
   ASSERT_EQ(try_parse(bytes_), "");
   auto expect = [](const std::string& message, const std::string& needle) {
-    EXPECT_NE(message.find(needle), std::string::npos) << "expected '" << needle << "' in: " << message;
+    EXPECT_NE(message.find(needle), std::string::npos)
+        << "expected '" << needle << "' in: " << message;
     expect_clear_error(message, needle);
   };
   Bytes bad_magic = bytes_;
@@ -235,11 +236,11 @@ TEST_F(StructuralFaults, EachFaultIsNamed) {
   expect(try_parse(bad_magic), "magic");
   expect(with(field("version"), 1), "version");
   expect(with(field("version"), 4), "version");
-  expect(with(field("tensor offset", 1), 0), "overlap");       // b on top of a
-  expect(with(field("tensor offset", 1), 4), "align");         // not a multiple of 32
-  expect(with(field("tensor type"), 4), "type");                // Q4_2: removed from ggml
+  expect(with(field("tensor offset", 1), 0), "overlap");  // b on top of a
+  expect(with(field("tensor offset", 1), 4), "align");    // not a multiple of 32
+  expect(with(field("tensor type"), 4), "type");          // Q4_2: removed from ggml
   expect(with(field("tensor type"), 99), "type");
-  expect(with(field("ne"), 1ull << 62), "tensor 'a'");          // far past the end
+  expect(with(field("ne"), 1ull << 62), "tensor 'a'");  // far past the end
   expect(with(field("n_dims"), 9), "dimensions");
   expect(with(field("n_kv"), 1ull << 40), "metadata count");
   expect(with(field("n_tensors"), 1ull << 40), "tensor count");

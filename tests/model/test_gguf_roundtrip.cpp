@@ -32,17 +32,18 @@ TEST_P(RoundTrip, WriterReproducesTheFile) {
   EXPECT_EQ(first_diff, out.size()) << "first differing byte at offset " << first_diff;
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, RoundTrip,
-                         ::testing::Values("models/stories260K/stories260K.gguf",
-                                           "fixtures/models/tiny-llama-spm-Q4_K_M.gguf",
-                                           "fixtures/models/tiny-qwen2-Q8_0.gguf",
-                                           "fixtures/models/minilm-shape-F16.gguf",
-                                           "models/tokenizers/llama.cpp-vocab/ggml-vocab-phi-3.gguf"),
-                         [](const auto& p) {
-                           std::string s = std::filesystem::path(p.param).stem().string();
-                           for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, RoundTrip,
+    ::testing::Values("models/stories260K/stories260K.gguf",
+                      "fixtures/models/tiny-llama-spm-Q4_K_M.gguf",
+                      "fixtures/models/tiny-qwen2-Q8_0.gguf",
+                      "fixtures/models/minilm-shape-F16.gguf",
+                      "models/tokenizers/llama.cpp-vocab/ggml-vocab-phi-3.gguf"),
+    [](const auto& p) {
+      std::string s = std::filesystem::path(p.param).stem().string();
+      for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      return s;
+    });
 
 }  // namespace
 }  // namespace thinkmesh::gguf

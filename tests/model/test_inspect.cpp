@@ -26,7 +26,8 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 json inspect_json(const fs::path& file) {
-  const std::string cmd = test::thinkmesh_binary().string() + " inspect --json '" + file.string() + "'";
+  const std::string cmd =
+      test::thinkmesh_binary().string() + " inspect --json '" + file.string() + "'";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
   std::string out;
   std::array<char, 65536> buf{};
@@ -127,7 +128,8 @@ TEST(Inspect, EveryFixtureGgufMatchesModelsJson) {
       EXPECT_EQ(mt.at("offset"), rt.at("data_offset"));
       ++type_counts[mt.at("type")];
       const auto bytes = file.tensor_data(file.tensors()[i]);
-      EXPECT_EQ(test::sha256_hex(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size())),
+      EXPECT_EQ(test::sha256_hex(
+                    std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size())),
                 rt.at("sha256").get<std::string>());
     }
     for (const auto& [type, count] : ref.at("type_counts").items()) {

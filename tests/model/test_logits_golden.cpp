@@ -55,7 +55,8 @@ TEST_P(LogitsGolden, MatchesLlamaCppWithinManifestTolerance) {
   for (size_t i = 0; i < ids.size(); ++i) batch.add(ids[i], static_cast<int32_t>(i), 0, true);
   ctx.decode(batch);
 
-  const std::string bin = test::read_file(test::fixture("fixtures/golden/logits/" + j.at("bin").get<std::string>()));
+  const std::string bin =
+      test::read_file(test::fixture("fixtures/golden/logits/" + j.at("bin").get<std::string>()));
   const auto n_vocab = j.at("n_vocab").get<size_t>();
   const auto positions = j.at("bin_positions").get<std::vector<int32_t>>();
   ASSERT_EQ(bin.size(), positions.size() * n_vocab * sizeof(float));
@@ -88,12 +89,11 @@ TEST_P(LogitsGolden, MatchesLlamaCppWithinManifestTolerance) {
   EXPECT_LE(mean_ratio, mean_tol);
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, LogitsGolden, ::testing::ValuesIn(sidecars()),
-                         [](const auto& p) {
-                           std::string s = p.param.substr(0, p.param.size() - 5);
-                           for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(Golden, LogitsGolden, ::testing::ValuesIn(sidecars()), [](const auto& p) {
+  std::string s = p.param.substr(0, p.param.size() - 5);
+  for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return s;
+});
 
 }  // namespace
 }  // namespace thinkmesh

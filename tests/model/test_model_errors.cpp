@@ -18,7 +18,8 @@ namespace {
 constexpr const char* kModel = "models/stories260K/stories260K.gguf";
 
 // Rewrites stories260K with `edit` applied to a Writer copy; returns the new file's path.
-std::string rewritten(const std::string& name, const std::function<void(gguf::Writer&, const gguf::File&)>& edit) {
+std::string rewritten(const std::string& name,
+                      const std::function<void(gguf::Writer&, const gguf::File&)>& edit) {
   const auto f = gguf::File::open(test::fixture(kModel).string());
   gguf::Writer w(f.version(), static_cast<uint32_t>(f.alignment()));
   for (const auto& kv : f.metadata()) w.set(kv.key, kv.value);
@@ -79,7 +80,8 @@ TEST(ModelErrors, MisshapenTensorIsNamed) {
     }
   });
   const std::string e = load_error(path);
-  EXPECT_NE(e.find("'blk.0.attn_norm.weight' has shape [32], expected [64]"), std::string::npos) << e;
+  EXPECT_NE(e.find("'blk.0.attn_norm.weight' has shape [32], expected [64]"), std::string::npos)
+      << e;
   std::filesystem::remove(path);
 }
 

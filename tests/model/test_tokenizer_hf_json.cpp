@@ -24,7 +24,9 @@ struct Pair {
   std::string golden_vocab;    // its name in tokenize.jsonl ("" when none)
 };
 
-void PrintTo(const Pair& p, std::ostream* os) { *os << p.name; }
+void PrintTo(const Pair& p, std::ostream* os) {
+  *os << p.name;
+}
 
 const std::vector<Pair> kPairs = {
     {"llama3", "models/tokenizers/llama3/tokenizer.json",
@@ -48,7 +50,8 @@ std::vector<std::string> texts_for(const Pair& p) {
   std::ifstream prose(test::fixture("eval/prose.txt"), std::ios::binary);
   std::string data((std::istreambuf_iterator<char>(prose)), std::istreambuf_iterator<char>());
   texts.push_back(data.substr(0, 20000));
-  texts.push_back("Hello <|im_start|>user\nHi [CLS] <|begin_of_text|> 12345 don't ÉCOLE 你好 \xF0\x9F\x98\x81");
+  texts.push_back(
+      "Hello <|im_start|>user\nHi [CLS] <|begin_of_text|> 12345 don't ÉCOLE 你好 \xF0\x9F\x98\x81");
   return texts;
 }
 
@@ -58,8 +61,9 @@ TEST_P(HfJson, SameIdsAsTheGgufVocabulary) {
   const Pair& p = GetParam();
   THINKMESH_REQUIRE_FIXTURE(p.tokenizer_json);
   THINKMESH_REQUIRE_FIXTURE(p.gguf);
-  const auto from_json = Tokenizer::from_hf_json(test::fixture(p.tokenizer_json).string(),
-                                                 p.config_json.empty() ? "" : test::fixture(p.config_json).string());
+  const auto from_json =
+      Tokenizer::from_hf_json(test::fixture(p.tokenizer_json).string(),
+                              p.config_json.empty() ? "" : test::fixture(p.config_json).string());
   const auto file = gguf::File::open(test::fixture(p.gguf).string());
   const auto from_gguf = Tokenizer::from_gguf(file);
   EXPECT_EQ(from_json->family(), from_gguf->family());
@@ -104,8 +108,8 @@ TEST(HfJsonErrors, BadFilesGiveClearErrors) {
   EXPECT_NE(message(write("nomodel.json", "{}")).find("no \"model\""), std::string::npos);
   EXPECT_NE(message(write("unigram.json", R"({"model":{"type":"Unigram"}})")).find("Unigram"),
             std::string::npos);
-  EXPECT_NE(message(write("weird.json", R"({"model":{"type":"WordPiece","vocab":{"a":"x"}}})")).find(
-                "unexpected structure"),
+  EXPECT_NE(message(write("weird.json", R"({"model":{"type":"WordPiece","vocab":{"a":"x"}}})"))
+                .find("unexpected structure"),
             std::string::npos);
   EXPECT_NE(message((dir / "missing.json").string()).find("cannot open"), std::string::npos);
   std::filesystem::remove_all(dir);

@@ -59,7 +59,9 @@ TEST(Pretokenize, DefaultAndFalconPipelines) {
   EXPECT_EQ(split(PreTokenizerKind::falcon, "x 12345"), (V{"x", " ", "123", "45"}));
 }
 
-TEST(Pretokenize, EmptyTextHasNoPieces) { EXPECT_TRUE(split(PreTokenizerKind::llama3, "").empty()); }
+TEST(Pretokenize, EmptyTextHasNoPieces) {
+  EXPECT_TRUE(split(PreTokenizerKind::llama3, "").empty());
+}
 
 TEST(Pretokenize, NamesAndErrors) {
   EXPECT_EQ(pre_tokenizer_kind("llama-bpe"), PreTokenizerKind::llama3);
@@ -77,8 +79,13 @@ TEST(Pretokenize, MalformedUtf8IsReplacedByteByByte) {
   std::string out;
   EXPECT_FALSE(replace_malformed_utf8("plain ascii", out));
   EXPECT_FALSE(replace_malformed_utf8("caf\xC3\xA9", out));
-  ASSERT_TRUE(replace_malformed_utf8("a\xFF" "b\xC3", out));
-  EXPECT_EQ(out, "a\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+  ASSERT_TRUE(
+      replace_malformed_utf8("a\xFF"
+                             "b\xC3",
+                             out));
+  EXPECT_EQ(out,
+            "a\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD");
 }
 
 }  // namespace

@@ -75,8 +75,10 @@ void run_bench(const BenchArgs& args) {
   if (args.reps < 1) throw Error(ErrorKind::invalid_argument, "-r must be >= 1");
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   if (!args.json) {
-    fmt::print("| {:<28} | {:>8} | {:>10} | {:>7} | {:>6} | {:>20} |\n", "model", "type", "size", "threads", "test", "t/s");
-    fmt::print("| {:-<28} | {:->8} | {:->10} | {:->7} | {:->6} | {:->20} |\n", "", "", "", "", "", "");
+    fmt::print("| {:<28} | {:>8} | {:>10} | {:>7} | {:>6} | {:>20} |\n", "model", "type", "size",
+               "threads", "test", "t/s");
+    fmt::print("| {:-<28} | {:->8} | {:->10} | {:->7} | {:->6} | {:->20} |\n", "", "", "", "", "",
+               "");
   }
   std::mt19937 rng(1234);
   for (const auto& path : args.models) {
@@ -96,20 +98,27 @@ void run_bench(const BenchArgs& args) {
         if (n <= 0) continue;
         run_once(ctx, info.n_vocab, n, prompt, rng);  // warm-up
         std::vector<double> tps;
-        for (int32_t r = 0; r < args.reps; ++r) tps.push_back(n / run_once(ctx, info.n_vocab, n, prompt, rng));
+        for (int32_t r = 0; r < args.reps; ++r)
+          tps.push_back(n / run_once(ctx, info.n_vocab, n, prompt, rng));
         double mean = 0, var = 0;
         for (const double v : tps) mean += v / static_cast<double>(tps.size());
         for (const double v : tps) var += (v - mean) * (v - mean);
-        const double sd = tps.size() > 1 ? std::sqrt(var / static_cast<double>(tps.size() - 1)) : 0.0;
+        const double sd =
+            tps.size() > 1 ? std::sqrt(var / static_cast<double>(tps.size() - 1)) : 0.0;
         const std::string test = (prompt ? "pp" : "tg") + std::to_string(n);
         if (args.json) {
-          rows.push_back({{"model", name}, {"type", info.weight_type}, {"size_bytes", info.file_bytes},
-                          {"threads", threads}, {"test", test}, {"tokens_per_second", mean},
-                          {"stddev", sd}, {"repetitions", args.reps}});
+          rows.push_back({{"model", name},
+                          {"type", info.weight_type},
+                          {"size_bytes", info.file_bytes},
+                          {"threads", threads},
+                          {"test", test},
+                          {"tokens_per_second", mean},
+                          {"stddev", sd},
+                          {"repetitions", args.reps}});
         } else {
-          fmt::print("| {:<28} | {:>8} | {:>6.2f} MiB | {:>7} | {:>6} | {:>20} |\n", name, info.weight_type,
-                     static_cast<double>(info.file_bytes) / (1024.0 * 1024.0), threads, test,
-                     fmt::format("{:.2f} ± {:.2f}", mean, sd));
+          fmt::print("| {:<28} | {:>8} | {:>6.2f} MiB | {:>7} | {:>6} | {:>20} |\n", name,
+                     info.weight_type, static_cast<double>(info.file_bytes) / (1024.0 * 1024.0),
+                     threads, test, fmt::format("{:.2f} ± {:.2f}", mean, sd));
           std::fflush(stdout);
         }
       }
@@ -122,10 +131,13 @@ void run_bench(const BenchArgs& args) {
 
 void register_bench(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
-  CLI::App* cmd = app.add_subcommand("bench", "Measure prompt processing (pp) and generation (tg) speed");
+  CLI::App* cmd =
+      app.add_subcommand("bench", "Measure prompt processing (pp) and generation (tg) speed");
   cmd->add_option("-m,--model", args->models, "GGUF model (repeatable)")->required();
-  cmd->add_option("-p,--n-prompt", args->n_prompt, "prompt tokens for the pp test (default 128; 0: skip)");
-  cmd->add_option("-n,--n-gen", args->n_gen, "generated tokens for the tg test (default 64; 0: skip)");
+  cmd->add_option("-p,--n-prompt", args->n_prompt,
+                  "prompt tokens for the pp test (default 128; 0: skip)");
+  cmd->add_option("-n,--n-gen", args->n_gen,
+                  "generated tokens for the tg test (default 64; 0: skip)");
   cmd->add_option("-t,--threads", args->threads, "comma-separated thread counts (default 1,2)");
   cmd->add_option("-r,--repetitions", args->reps, "timed repetitions (default 3)");
   cmd->add_flag("--json", args->json, "print one JSON array of results");

@@ -93,7 +93,8 @@ void run_chat(const ChatArgs& args) {
 
 void register_chat(CLI::App& app) {
   auto args = std::make_shared<ChatArgs>();
-  CLI::App* cmd = app.add_subcommand("chat", "Interactive chat; the conversation stays in the KV cache");
+  CLI::App* cmd =
+      app.add_subcommand("chat", "Interactive chat; the conversation stays in the KV cache");
   cmd->add_option("-m,--model", args->model, "GGUF model")->required();
   cmd->add_option("--system", args->system, "system message");
   cmd->add_option("--chat-template", args->chat_template,
@@ -103,7 +104,8 @@ void register_chat(CLI::App& app) {
   cmd->add_option("--top-k", args->sampling.top_k, "top-k (default 40)");
   cmd->add_option("--top-p", args->sampling.top_p, "top-p (default 0.95)");
   cmd->add_option("--min-p", args->sampling.min_p, "min-p (default 0.05)");
-  cmd->add_option("--repeat-penalty", args->sampling.repeat_penalty, "repetition penalty (default 1)");
+  cmd->add_option("--repeat-penalty", args->sampling.repeat_penalty,
+                  "repetition penalty (default 1)");
   cmd->add_option("--seed", args->sampling.seed, "random seed (default: random)");
   cmd->add_option("-t,--threads", args->threads, "threads (default: all)");
   cmd->add_option("-c,--ctx", args->ctx, "context size (default: min(training context, 4096))");

@@ -33,7 +33,8 @@ std::vector<TokenId> parse_ids(const std::string& text) {
   size_t pos = 0;
   while (pos <= text.size()) {
     const size_t comma = text.find(',', pos);
-    const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    const std::string item =
+        text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     try {
       size_t used = 0;
       const long v = std::stol(item, &used);
@@ -71,7 +72,8 @@ void run_logits(const LogitsArgs& args) {
   if (!out) throw Error(ErrorKind::io, fmt::format("{}: cannot write", args.out));
   for (size_t i = 0; i < ids.size(); ++i) {
     const auto row = ctx.logits(static_cast<int32_t>(i));
-    out.write(reinterpret_cast<const char*>(row.data()), static_cast<std::streamsize>(row.size_bytes()));
+    out.write(reinterpret_cast<const char*>(row.data()),
+              static_cast<std::streamsize>(row.size_bytes()));
   }
   if (!out) throw Error(ErrorKind::io, fmt::format("{}: write failed", args.out));
   fmt::print(stderr, "wrote {} x {} logits to {}\n", ids.size(), model->info().n_vocab, args.out);
@@ -84,7 +86,8 @@ void register_logits(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("logits", "Write raw float32 logits of every prompt position");
   cmd->add_option("-m,--model", args->model, "GGUF model")->required();
   cmd->add_option("--ids", args->ids, "comma-separated token ids")->required();
-  cmd->add_option("--out", args->out, "output file: little-endian float32 [n_pos][n_vocab]")->required();
+  cmd->add_option("--out", args->out, "output file: little-endian float32 [n_pos][n_vocab]")
+      ->required();
   cmd->add_option("-t,--threads", args->threads, "threads (default: all)");
   cmd->add_option("--ctx", args->ctx, "context size (default: max(512, n_pos))");
   cmd->add_option("--kv", args->kv, "KV cache type: f16 (default) or f32");

@@ -50,7 +50,9 @@ void run(RunArgs args) {
   std::string prompt = args.prompt;
   if (!args.prompt_file.empty()) {
     std::ifstream in(args.prompt_file, std::ios::binary);
-    if (!in) throw Error(ErrorKind::not_found, fmt::format("{}: cannot open the prompt file", args.prompt_file));
+    if (!in)
+      throw Error(ErrorKind::not_found,
+                  fmt::format("{}: cannot open the prompt file", args.prompt_file));
     prompt.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   const auto model = Model::load(args.model);
@@ -93,7 +95,8 @@ void run(RunArgs args) {
              t.generate_seconds, t.generate_tokens_per_second(), to_string(result.stop_reason),
              context.n_threads());
   constexpr double kMiB = 1024.0 * 1024.0;
-  fmt::print(stderr, "thinkmesh: memory: model file {:.2f} MiB (mapped), KV cache {:.2f} MiB, "
+  fmt::print(stderr,
+             "thinkmesh: memory: model file {:.2f} MiB (mapped), KV cache {:.2f} MiB, "
              "resident {:.2f} MiB\n",
              static_cast<double>(model->info().file_bytes) / kMiB,
              static_cast<double>(context.kv_bytes()) / kMiB,
@@ -108,14 +111,18 @@ void register_run(CLI::App& app) {
   cmd->add_option("-m,--model", args->model, "GGUF model")->required();
   auto* p = cmd->add_option("-p,--prompt", args->prompt, "prompt text (default: empty, BOS only)");
   cmd->add_option("-f,--file", args->prompt_file, "read the prompt from a file")->excludes(p);
-  cmd->add_option("-n,--n-predict", args->n_predict, "tokens to generate (default 128; -1: until EOS)");
+  cmd->add_option("-n,--n-predict", args->n_predict,
+                  "tokens to generate (default 128; -1: until EOS)");
   cmd->add_option("--temp", args->sampling.temperature, "temperature (default 0.8; 0: greedy)");
   cmd->add_option("--top-k", args->sampling.top_k, "top-k (default 40; 0: off)");
   cmd->add_option("--top-p", args->sampling.top_p, "top-p (default 0.95; 1: off)");
   cmd->add_option("--min-p", args->sampling.min_p, "min-p (default 0.05; 0: off)");
-  cmd->add_option("--repeat-penalty", args->sampling.repeat_penalty, "repetition penalty (default 1: off)");
-  cmd->add_option("--presence-penalty", args->sampling.presence_penalty, "presence penalty (default 0)");
-  cmd->add_option("--frequency-penalty", args->sampling.frequency_penalty, "frequency penalty (default 0)");
+  cmd->add_option("--repeat-penalty", args->sampling.repeat_penalty,
+                  "repetition penalty (default 1: off)");
+  cmd->add_option("--presence-penalty", args->sampling.presence_penalty,
+                  "presence penalty (default 0)");
+  cmd->add_option("--frequency-penalty", args->sampling.frequency_penalty,
+                  "frequency penalty (default 0)");
   cmd->add_option("--seed", args->sampling.seed, "random seed (default: random)");
   cmd->add_option("--stop", args->stop, "stop string (repeatable)");
   cmd->add_option("-t,--threads", args->threads, "threads (default: all)");

@@ -33,8 +33,11 @@ struct TokenizeArgs {
 // Length of the valid UTF-8 sequence at s[i], or 0 when the bytes there are not one.
 size_t valid_utf8_length(const std::string& s, size_t i) {
   const auto b0 = static_cast<uint8_t>(s[i]);
-  const size_t n = b0 < 0x80 ? 1 : (b0 & 0xE0) == 0xC0 ? 2 : (b0 & 0xF0) == 0xE0 ? 3
-                                 : (b0 & 0xF8) == 0xF0 ? 4 : 0;
+  const size_t n = b0 < 0x80             ? 1
+                   : (b0 & 0xE0) == 0xC0 ? 2
+                   : (b0 & 0xF0) == 0xE0 ? 3
+                   : (b0 & 0xF8) == 0xF0 ? 4
+                                         : 0;
   if (n == 0 || i + n > s.size()) return 0;
   for (size_t k = 1; k < n; ++k) {
     if ((static_cast<uint8_t>(s[i + k]) & 0xC0) != 0x80) return 0;
@@ -56,11 +59,21 @@ std::string quote_piece(const std::string& piece) {
     }
     if (n == 1) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
         default:
           if (c < 0x20 || c == 0x7F) {
             out += fmt::format("\\u{:04x}", c);
@@ -86,7 +99,8 @@ std::string read_bytes(const std::string& path) {
 }
 
 bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // A GGUF file, a Hugging Face tokenizer.json (with tokenizer_config.json beside it, if any) or
@@ -131,7 +145,9 @@ void register_tokenize(CLI::App& app) {
   auto args = std::make_shared<TokenizeArgs>();
   CLI::App* cmd = app.add_subcommand(
       "tokenize", "Turn text into token ids with a GGUF file's vocabulary (as llama.cpp does)");
-  cmd->add_option("-m,--model", args->model, "GGUF file, tokenizer.json or BERT vocab.txt whose vocabulary to use")->required();
+  cmd->add_option("-m,--model", args->model,
+                  "GGUF file, tokenizer.json or BERT vocab.txt whose vocabulary to use")
+      ->required();
   cmd->add_option("-f,--file", args->file, "read the text from FILE (its bytes, exactly)");
   cmd->add_option("text", args->text, "the text to tokenize");
   cmd->add_flag("--no-bos", args->no_bos,
