@@ -4,10 +4,13 @@
 //   thinkmesh inspect model.gguf          version, alignment, metadata, a tensor table
 //   thinkmesh inspect model.gguf --json   the same as one JSON object
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <variant>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -24,6 +27,49 @@ struct InspectArgs {
   std::string file;
   bool json = false;
 };
+
+// general.file_type names, by llama.cpp's llama_ftype value (gaps are ids llama.cpp removed).
+constexpr std::array<const char*, 38> kFileTypeNames = {
+    "ALL_F32", "F16",    "Q4_0",  "Q4_1",    nullptr,  nullptr,  nullptr,  "Q8_0",
+    "Q5_0",    "Q5_1",   "Q2_K",  "Q3_K_S",  "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M",
+    "Q5_K_S",  "Q5_K_M", "Q6_K",  "IQ2_XXS", "IQ2_XS", "Q2_K_S", "IQ3_XS", "IQ3_XXS",
+    "IQ1_S",   "IQ4_NL", "IQ3_S", "IQ3_M",   "IQ2_S",  "IQ2_M",  "IQ4_XS", "IQ1_M",
+    "BF16",    nullptr,  nullptr, nullptr,   "TQ1_0",  "TQ2_0"};
+
+// What general.file_type says the file mostly holds, as JSON {"id", "name"}; null when the key
+// is absent. A value that is not a small integer is shown, not thrown: inspect must still work.
+nlohmann::ordered_json file_type(const gguf::File& file) {
+  const gguf::Value* value = file.find("general.file_type");
+  if (value == nullptr) return nullptr;
+  // Integers only; a u64 above INT64_MAX is as meaningless as a string here.
+  const bool usable = value->is_integer() && !(value->type() == gguf::ValueType::u64 &&
+                                               std::get<uint64_t>(value->storage()) > INT64_MAX);
+  if (!usable) {
+    return {{"id", nullptr},
+            {"name", "invalid (" + std::string(gguf::to_string(value->type())) + ")"}};
+  }
+  const int64_t id = value->as_int();
+  const bool known = id >= 0 && static_cast<uint64_t>(id) < kFileTypeNames.size() &&
+                     kFileTypeNames[static_cast<size_t>(id)] != nullptr;
+  return {{"id", id},
+          {"name", known ? std::string(kFileTypeNames[static_cast<size_t>(id)])
+                         : "unknown (" + std::to_string(id) + ")"}};
+}
+
+// Total elements over all tensors: the parameter count llama.cpp's gguf-dump reports.
+uint64_t n_params(const gguf::File& file) {
+  uint64_t total = 0;
+  for (const auto& t : file.tensors()) total += static_cast<uint64_t>(t.n_elements());
+  return total;
+}
+
+// 260K, 1.10M, 7.24B: the short form next to the exact count.
+std::string short_count(uint64_t n) {
+  if (n >= 1'000'000'000) return fmt::format("{:.2f}B", static_cast<double>(n) / 1e9);
+  if (n >= 1'000'000) return fmt::format("{:.2f}M", static_cast<double>(n) / 1e6);
+  if (n >= 1'000) return fmt::format("{:.1f}K", static_cast<double>(n) / 1e3);
+  return std::to_string(n);
+}
 
 std::string shape_string(const std::vector<int64_t>& ne) {
   std::string out = "[";
@@ -58,6 +104,8 @@ void print_json(const gguf::File& file) {
   out["alignment"] = file.alignment();
   out["data_offset"] = file.data_offset();
   out["file_size"] = file.file_size();
+  out["n_params"] = n_params(file);
+  out["file_type"] = file_type(file);
   auto& metadata = out["metadata"] = nlohmann::ordered_json::object();
   for (const auto& kv : file.metadata()) {
     if (kv.value.is_array()) {
@@ -85,6 +133,11 @@ void print_text(const gguf::File& file) {
   fmt::print("alignment:   {}\n", file.alignment());
   fmt::print("data offset: {}\n", file.data_offset());
   fmt::print("file size:   {}\n", file.file_size());
+  const uint64_t params = n_params(file);
+  fmt::print("parameters:  {} ({})\n", params, short_count(params));
+  const auto type = file_type(file);
+  fmt::print("file type:   {}\n", type.is_null() ? std::string("(general.file_type absent)")
+                                                 : type["name"].get<std::string>());
 
   fmt::print("\nmetadata ({} keys):\n", file.metadata().size());
   size_t key_width = 0;
@@ -97,8 +150,8 @@ void print_text(const gguf::File& file) {
   fmt::print("\ntensors ({}):\n", file.tensors().size());
   size_t name_width = 4;
   for (const auto& t : file.tensors()) name_width = std::max(name_width, t.name.size());
-  fmt::print("  {:<{}}  {:<7}  {:<24}  {:>12}  {:>12}\n", "name", name_width, "type",
-             "ne", "bytes", "offset");
+  fmt::print("  {:<{}}  {:<7}  {:<24}  {:>12}  {:>12}\n", "name", name_width, "type", "ne", "bytes",
+             "offset");
   for (const auto& t : file.tensors()) {
     fmt::print("  {:<{}}  {:<7}  {:<24}  {:>12}  {:>12}\n", t.name, name_width, name(t.type),
                shape_string(t.ne), t.nbytes, file.data_offset() + t.offset);
@@ -109,8 +162,7 @@ void print_text(const gguf::File& file) {
 
 void register_inspect(CLI::App& app) {
   auto args = std::make_shared<InspectArgs>();
-  CLI::App* cmd =
-      app.add_subcommand("inspect", "Show a GGUF file's version, metadata and tensors");
+  CLI::App* cmd = app.add_subcommand("inspect", "Show a GGUF file's version, metadata and tensors");
   cmd->add_option("file", args->file, "the GGUF file")->required();
   cmd->add_flag("--json", args->json,
                 "print one JSON object (version, alignment, metadata, tensors)");
