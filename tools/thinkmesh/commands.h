@@ -13,5 +13,7 @@ void register_logits(CLI::App& app);    // cmd_logits.cpp
 void register_run(CLI::App& app);       // cmd_run.cpp
 void register_bench(CLI::App& app);     // cmd_bench.cpp
 void register_chat(CLI::App& app);      // cmd_chat.cpp
+void register_embed(CLI::App& app);     // cmd_embed.cpp (embed, similarity)
+void register_convert_wordvec(CLI::App& app);  // cmd_convert_wordvec.cpp
 
 }  // namespace thinkmesh::cli

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   thinkmesh::cli::register_run(app);
   thinkmesh::cli::register_bench(app);
   thinkmesh::cli::register_chat(app);
+  thinkmesh::cli::register_embed(app);
+  thinkmesh::cli::register_convert_wordvec(app);
 
   try {
     app.parse(argc, argv);
