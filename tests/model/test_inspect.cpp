@@ -135,6 +135,23 @@ TEST(Inspect, EveryFixtureGgufMatchesModelsJson) {
     for (const auto& [type, count] : ref.at("type_counts").items()) {
       EXPECT_EQ(type_counts[type], count.get<int>()) << type;
     }
+    // n_params is the element count over models.json's shapes; file_type echoes
+    // general.file_type, and its name is the one the fixture's file name ends with
+    // ("tiny-llama-spm-Q4_K_M.gguf" -> "Q4_K_M").
+    uint64_t ref_params = 0;
+    for (const auto& rt : ref.at("tensors")) {
+      uint64_t n = 1;
+      for (const auto& d : rt.at("ne")) n *= d.get<uint64_t>();
+      ref_params += n;
+    }
+    EXPECT_EQ(ours.at("n_params").get<uint64_t>(), ref_params);
+    if (ref.at("kv").contains("general.file_type")) {
+      EXPECT_EQ(ours.at("file_type").at("id"), ref["kv"]["general.file_type"].at("value"));
+      const std::string stem = path.stem().string();
+      EXPECT_EQ(ours["file_type"].at("name"), stem.substr(stem.rfind('-') + 1));
+    } else {
+      EXPECT_TRUE(ours.at("file_type").is_null());
+    }
   }
   EXPECT_EQ(compared_with_reference, by_file.size()) << "a file of models.json was not found";
 }
