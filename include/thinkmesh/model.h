@@ -27,8 +27,8 @@ struct ModelInfo {
   int32_t n_vocab = 0;           // rows of token_embd.weight
   int32_t n_embd = 0;            // <arch>.embedding_length
   int32_t n_layer = 0;           // <arch>.block_count
-  int32_t n_head = 0;            // <arch>.attention.head_count
-  int32_t n_head_kv = 0;         // <arch>.attention.head_count_kv (default n_head)
+  int32_t n_head = 0;            // <arch>.attention.head_count (scalar or uniform array)
+  int32_t n_head_kv = 0;         // <arch>.attention.head_count_kv (default n_head; ditto)
   int32_t head_dim = 0;          // n_embd / n_head
   std::vector<int32_t> n_ff;     // per layer, <arch>.feed_forward_length (scalar or array)
   int32_t n_ctx_train = 0;       // <arch>.context_length
@@ -59,8 +59,11 @@ class Model {
   Model& operator=(const Model&) = delete;
 
   const ModelInfo& info() const;
-  // Throws Error(not_found) when loaded with load_tokenizer = false.
+  // Throws Error(not_found) when loaded with load_tokenizer = false, and Error(unsupported)
+  // (the loader's message) when the file's tokenizer family is not supported: such a model
+  // still loads and decodes token ids.
   const Tokenizer& tokenizer() const;
+  bool has_tokenizer() const;
   // tokenizer.chat_template, empty when the file has none.
   const std::string& chat_template() const;
   // Architectures load() accepts, comma-separated.

@@ -40,6 +40,7 @@ struct Model::Impl {
   model::Weights weights;
   ModelInfo info;
   std::unique_ptr<Tokenizer> tokenizer;
+  std::string tokenizer_error;  // why there is no tokenizer (an unsupported family), if so
   std::string chat_template;
 };
 
@@ -89,6 +90,28 @@ int32_t get_i32(const gguf::File& f, const std::string& key) {
   return static_cast<int32_t>(v);
 }
 
+// A head count that may be given per layer (an array of block_count entries). The engine uses one
+// head count for every layer (the KV cache has one row width), so an array must be uniform.
+int32_t head_count(const gguf::File& f, const std::string& key, int32_t n_layer) {
+  const gguf::Value* v = f.find(key);
+  if (v == nullptr || !v->is_array()) return get_i32(f, key);
+  const std::vector<int64_t> counts = f.get_int_array(key);
+  if (counts.size() != static_cast<size_t>(n_layer)) {
+    throw Error(ErrorKind::invalid_file, fmt::format("{}: {} has {} entries for {} layers",
+                                                     f.path(), key, counts.size(), n_layer));
+  }
+  for (const int64_t c : counts) {
+    if (c != counts[0] || c <= 0 || c > (1 << 20)) {
+      throw Error(ErrorKind::unsupported,
+                  fmt::format("{}: {} differs between layers or is not positive ({} in one "
+                              "layer, {} in layer 0); only one head count for all layers is "
+                              "supported",
+                              f.path(), key, c, counts[0]));
+    }
+  }
+  return static_cast<int32_t>(counts[0]);
+}
+
 ModelInfo read_info(const gguf::File& f, const std::string& arch) {
   ModelInfo m;
   m.architecture = arch;
@@ -96,9 +119,10 @@ ModelInfo read_info(const gguf::File& f, const std::string& arch) {
   const std::string p = arch + ".";
   m.n_embd = get_i32(f, p + "embedding_length");
   m.n_layer = get_i32(f, p + "block_count");
-  m.n_head = get_i32(f, p + "attention.head_count");
-  m.n_head_kv =
-      f.find(p + "attention.head_count_kv") ? get_i32(f, p + "attention.head_count_kv") : m.n_head;
+  m.n_head = head_count(f, p + "attention.head_count", m.n_layer);
+  m.n_head_kv = f.find(p + "attention.head_count_kv")
+                    ? head_count(f, p + "attention.head_count_kv", m.n_layer)
+                    : m.n_head;
   if (m.n_embd % m.n_head != 0 || m.n_head % m.n_head_kv != 0) {
     throw Error(ErrorKind::invalid_file,
                 fmt::format("{}: {} heads ({} KV heads) do not divide embedding length {}",
@@ -210,7 +234,17 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
     throw Error(ErrorKind::unsupported, fmt::format("{}: output_norm.weight must be F32", path));
   }
   impl.chat_template = file.get_string_or("tokenizer.chat_template", "");
-  if (options.load_tokenizer) impl.tokenizer = Tokenizer::from_gguf(file);
+  if (options.load_tokenizer) {
+    try {
+      impl.tokenizer = Tokenizer::from_gguf(file);
+    } catch (const Error& e) {
+      // A tokenizer family or pre-tokenizer we do not have yet must not stop the weights from
+      // running (logits from token ids, the batch API); tokenizer() reports it when asked.
+      // Malformed vocabularies (invalid_file) still fail the load.
+      if (e.kind() != ErrorKind::unsupported) throw;
+      impl.tokenizer_error = e.what();
+    }
+  }
   w.file.emplace(std::move(file));
   return m;
 }
@@ -229,9 +263,14 @@ std::string Model::supported_architectures() {
 }
 
 const Tokenizer& Model::tokenizer() const {
+  if (!impl_->tokenizer_error.empty()) throw Error(ErrorKind::unsupported, impl_->tokenizer_error);
   if (!impl_->tokenizer)
     throw Error(ErrorKind::not_found, "the model was loaded without its tokenizer");
   return *impl_->tokenizer;
+}
+
+bool Model::has_tokenizer() const {
+  return impl_->tokenizer != nullptr;
 }
 
 }  // namespace thinkmesh

@@ -1,6 +1,8 @@
 // Bad input to the engine gives a clear error: an unknown architecture (listing the supported
 // ones), a missing tensor and a misshapen one (naming them), a token id out of range, a
 // position past the context, a full cache, an empty prompt and one longer than the context.
+// And what must not be an error: a tokenizer family we lack (the weights still decode ids) and
+// head counts written as per-layer arrays of one value.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -83,6 +85,82 @@ TEST(ModelErrors, MisshapenTensorIsNamed) {
   EXPECT_NE(e.find("'blk.0.attn_norm.weight' has shape [32], expected [64]"), std::string::npos)
       << e;
   std::filesystem::remove(path);
+}
+
+// The logits of a short prompt, one row per position (for comparing a rewritten file).
+std::vector<float> prompt_logits(const std::shared_ptr<const Model>& m) {
+  ContextOptions o;
+  o.n_ctx = 16;
+  o.n_threads = 1;
+  Context ctx(m, o);
+  Batch b;
+  const std::vector<TokenId> ids = {1, 403, 407, 261, 378};
+  for (size_t i = 0; i < ids.size(); ++i) b.add(ids[i], static_cast<int32_t>(i), 0, true);
+  ctx.decode(b);
+  std::vector<float> out;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto row = ctx.logits(static_cast<int32_t>(i));
+    out.insert(out.end(), row.begin(), row.end());
+  }
+  return out;
+}
+
+TEST(ModelErrors, UnsupportedTokenizerFamilyIsReportedWhenTheTokenizerIsAsked) {
+  THINKMESH_REQUIRE_FIXTURE(kModel);
+  const auto path = rewritten("tokenizer", [](gguf::Writer& w, const gguf::File& f) {
+    w.set("tokenizer.ggml.model", gguf::Value::string("rwkv9"));
+    add_all_but(w, f, "");
+  });
+  const auto m = Model::load(path);  // the weights load without the tokenizer
+  EXPECT_FALSE(m->has_tokenizer());
+  try {
+    m->tokenizer();
+    FAIL() << "tokenizer() returned for an unsupported family";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::unsupported);
+    EXPECT_NE(std::string(e.what()).find("'rwkv9'"), std::string::npos) << e.what();
+  }
+  const auto original = Model::load(test::fixture(kModel).string());
+  EXPECT_TRUE(original->has_tokenizer());
+  EXPECT_EQ(prompt_logits(m), prompt_logits(original));  // same weights, same arithmetic
+  std::filesystem::remove(path);
+}
+
+TEST(ModelErrors, HeadCountArraysMustHoldOneValue) {
+  THINKMESH_REQUIRE_FIXTURE(kModel);
+  const auto original = Model::load(test::fixture(kModel).string());
+  const ModelInfo& info = original->info();
+  const auto n_layer = static_cast<size_t>(info.n_layer);
+  // Uniform arrays (as some converters write them) mean the scalar.
+  const auto uniform = rewritten("heads_uniform", [&](gguf::Writer& w, const gguf::File& f) {
+    w.set("llama.attention.head_count",
+          gguf::Value::i32_array(std::vector<int32_t>(n_layer, info.n_head)));
+    w.set("llama.attention.head_count_kv",
+          gguf::Value::i32_array(std::vector<int32_t>(n_layer, info.n_head_kv)));
+    add_all_but(w, f, "");
+  });
+  const auto m = Model::load(uniform);
+  EXPECT_EQ(m->info().n_head, info.n_head);
+  EXPECT_EQ(m->info().n_head_kv, info.n_head_kv);
+  EXPECT_EQ(prompt_logits(m), prompt_logits(original));
+  std::filesystem::remove(uniform);
+  // Counts that differ between layers need a KV cache of per-layer widths: refused, named.
+  const auto mixed = rewritten("heads_mixed", [&](gguf::Writer& w, const gguf::File& f) {
+    std::vector<int32_t> kv(n_layer, info.n_head_kv);
+    kv.back() = info.n_head;
+    w.set("llama.attention.head_count_kv", gguf::Value::i32_array(kv));
+    add_all_but(w, f, "");
+  });
+  try {
+    Model::load(mixed);
+    FAIL() << "differing per-layer head counts accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::unsupported);
+    EXPECT_NE(std::string(e.what()).find("llama.attention.head_count_kv differs between layers"),
+              std::string::npos)
+        << e.what();
+  }
+  std::filesystem::remove(mixed);
 }
 
 TEST(ModelErrors, DecodeRejectsBadTokensPositionsAndAFullCache) {
