@@ -60,9 +60,9 @@ struct GenerateOptions {
 };
 
 struct GenerateTimings {
-  int64_t prompt_tokens = 0;     // tokens decoded for the prompt (cached ones excluded)
-  double prompt_seconds = 0.0;   // wall time of those decodes
-  int64_t generated_tokens = 0;  // tokens sampled
+  int64_t prompt_tokens = 0;      // tokens decoded for the prompt (cached ones excluded)
+  double prompt_seconds = 0.0;    // wall time of those decodes
+  int64_t generated_tokens = 0;   // tokens sampled
   double generate_seconds = 0.0;  // wall time from the first sample to the end (sample + decode)
 
   double prompt_tokens_per_second() const;

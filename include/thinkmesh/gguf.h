@@ -79,8 +79,8 @@ class Value {
   bool is_array() const { return type_ == ValueType::array; }
 
   // Typed reads; each throws Error(invalid_file) naming the actual type on mismatch.
-  int64_t as_int() const;     // any integer type (u64 above INT64_MAX throws)
-  double as_double() const;   // f32, f64 or any integer
+  int64_t as_int() const;    // any integer type (u64 above INT64_MAX throws)
+  double as_double() const;  // f32, f64 or any integer
   bool as_bool() const;
   const std::string& as_string() const;
   const Array& as_array() const;

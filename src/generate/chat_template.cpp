@@ -33,14 +33,14 @@ bool is_other_known_format(std::string_view t) {
   auto has = [t](std::string_view s) { return t.find(s) != std::string_view::npos; };
   return (has("<|assistant|>") && (has("<|end|>") || has("<|user|>"))) ||
          (has("<|user|>") && has("<|endoftext|>")) || has("bos_token + message['role']") ||
-         has("<start_of_turn>") || has("'\\n\\nAssistant: ' + eos_token") ||
-         has("GPT4 Correct ") || (has("USER: ") && has("ASSISTANT: ")) ||
-         (has("### Instruction:") && has("<|EOT|>")) ||
+         has("<start_of_turn>") || has("'\\n\\nAssistant: ' + eos_token") || has("GPT4 Correct ") ||
+         (has("USER: ") && has("ASSISTANT: ")) || (has("### Instruction:") && has("<|EOT|>")) ||
          (has("<|START_OF_TURN_TOKEN|>") && has("<|USER_TOKEN|>"));
 }
 
 void render_chatml(std::ostringstream& out, std::span<const ChatMessage> messages, bool add_gen) {
-  for (const auto& m : messages) out << "<|im_start|>" << m.role << '\n' << m.content << "<|im_end|>\n";
+  for (const auto& m : messages)
+    out << "<|im_start|>" << m.role << '\n' << m.content << "<|im_end|>\n";
   if (add_gen) out << "<|im_start|>assistant\n";
 }
 
@@ -135,8 +135,9 @@ ChatTemplate resolve_chat_template(const std::optional<std::string>& model_templ
                                    std::string_view override_name) {
   if (!override_name.empty()) {
     if (auto kind = parse_chat_template_name(override_name)) return *kind;
-    throw Error(ErrorKind::invalid_argument, "unknown chat template '" + std::string(override_name) +
-                                                 "'; supported: " + supported_chat_template_names());
+    throw Error(ErrorKind::invalid_argument,
+                "unknown chat template '" + std::string(override_name) +
+                    "'; supported: " + supported_chat_template_names());
   }
   if (!model_template || model_template->empty()) {
     throw Error(ErrorKind::unsupported,

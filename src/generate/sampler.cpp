@@ -209,7 +209,9 @@ TokenId Sampler::sample(std::span<const float> logits) {
   return c.items[sampling::draw(c, rng_)].id;
 }
 
-void Sampler::accept(TokenId token) { window_.push(token); }
+void Sampler::accept(TokenId token) {
+  window_.push(token);
+}
 
 void Sampler::reset() {
   window_.clear();

@@ -18,17 +18,22 @@ uint64_t min_encoded_size(ValueType type) {
   switch (type) {
     case ValueType::u8:
     case ValueType::i8:
-    case ValueType::boolean: return 1;
+    case ValueType::boolean:
+      return 1;
     case ValueType::u16:
-    case ValueType::i16: return 2;
+    case ValueType::i16:
+      return 2;
     case ValueType::u32:
     case ValueType::i32:
-    case ValueType::f32: return 4;
+    case ValueType::f32:
+      return 4;
     case ValueType::u64:
     case ValueType::i64:
     case ValueType::f64:
-    case ValueType::string: return 8;
-    case ValueType::array: return 12;
+    case ValueType::string:
+      return 8;
+    case ValueType::array:
+      return 12;
   }
   return 1;
 }
@@ -37,8 +42,8 @@ ValueType MetadataReader::read_type(std::string_view key) {
   const uint64_t at = cursor_.offset();
   const auto id = cursor_.read<uint32_t>("value type of metadata key '" + std::string(key) + "'");
   if (id >= kValueTypeCount) {
-    cursor_.fail(at, "metadata key '" + std::string(key) + "' has unknown value type " +
-                         std::to_string(id));
+    cursor_.fail(
+        at, "metadata key '" + std::string(key) + "' has unknown value type " + std::to_string(id));
   }
   return static_cast<ValueType>(id);
 }
@@ -51,16 +56,26 @@ Value MetadataReader::read_value(ValueType type, std::string_view key) {
 Value MetadataReader::read(ValueType type, std::string_view key, std::string_view what,
                            int enclosing_arrays) {
   switch (type) {
-    case ValueType::u8: return {type, cursor_.read<uint8_t>(what)};
-    case ValueType::i8: return {type, cursor_.read<int8_t>(what)};
-    case ValueType::u16: return {type, cursor_.read<uint16_t>(what)};
-    case ValueType::i16: return {type, cursor_.read<int16_t>(what)};
-    case ValueType::u32: return {type, cursor_.read<uint32_t>(what)};
-    case ValueType::i32: return {type, cursor_.read<int32_t>(what)};
-    case ValueType::f32: return {type, cursor_.read<float>(what)};
-    case ValueType::u64: return {type, cursor_.read<uint64_t>(what)};
-    case ValueType::i64: return {type, cursor_.read<int64_t>(what)};
-    case ValueType::f64: return {type, cursor_.read<double>(what)};
+    case ValueType::u8:
+      return {type, cursor_.read<uint8_t>(what)};
+    case ValueType::i8:
+      return {type, cursor_.read<int8_t>(what)};
+    case ValueType::u16:
+      return {type, cursor_.read<uint16_t>(what)};
+    case ValueType::i16:
+      return {type, cursor_.read<int16_t>(what)};
+    case ValueType::u32:
+      return {type, cursor_.read<uint32_t>(what)};
+    case ValueType::i32:
+      return {type, cursor_.read<int32_t>(what)};
+    case ValueType::f32:
+      return {type, cursor_.read<float>(what)};
+    case ValueType::u64:
+      return {type, cursor_.read<uint64_t>(what)};
+    case ValueType::i64:
+      return {type, cursor_.read<int64_t>(what)};
+    case ValueType::f64:
+      return {type, cursor_.read<double>(what)};
     case ValueType::boolean: {
       // Only 0 and 1: any other byte would not survive a read-write round trip.
       const uint64_t at = cursor_.offset();
@@ -71,8 +86,10 @@ Value MetadataReader::read(ValueType type, std::string_view key, std::string_vie
       }
       return {type, byte == 1};
     }
-    case ValueType::string: return {type, std::string(cursor_.read_string(what))};
-    case ValueType::array: return read_array(key, what, enclosing_arrays);
+    case ValueType::string:
+      return {type, std::string(cursor_.read_string(what))};
+    case ValueType::array:
+      return read_array(key, what, enclosing_arrays);
   }
   cursor_.fail(cursor_.offset(), "metadata key '" + std::string(key) + "' has unknown value type");
 }
@@ -86,7 +103,8 @@ Value MetadataReader::read_array(std::string_view key, std::string_view what,
   }
   const ValueType element_type = read_type(key);
   const uint64_t count_at = cursor_.offset();
-  const auto count = cursor_.read<uint64_t>("array count of metadata key '" + std::string(key) + "'");
+  const auto count =
+      cursor_.read<uint64_t>("array count of metadata key '" + std::string(key) + "'");
   // count × element size must fit in the bytes left; divide instead of multiplying so a huge
   // count cannot overflow.
   const uint64_t element_size = min_encoded_size(element_type);

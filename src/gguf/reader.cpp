@@ -76,9 +76,9 @@ Counts read_header(ByteCursor& in, FileContents& file) {
   }
   const uint64_t left_for_kv = left - counts.n_tensors * kMinTensorInfoBytes;
   if (counts.n_kv > left_for_kv / kMinKeyValueBytes) {
-    in.fail(n_kv_at, "metadata count " + std::to_string(counts.n_kv) +
-                         " is implausible: with " + std::to_string(counts.n_tensors) +
-                         " tensors the " + std::to_string(left) + " bytes left hold at most " +
+    in.fail(n_kv_at, "metadata count " + std::to_string(counts.n_kv) + " is implausible: with " +
+                         std::to_string(counts.n_tensors) + " tensors the " + std::to_string(left) +
+                         " bytes left hold at most " +
                          std::to_string(left_for_kv / kMinKeyValueBytes) + " key-value pairs");
   }
   return counts;
@@ -161,8 +161,8 @@ TensorInfo read_tensor_info(ByteCursor& in, FileContents& file, uint64_t& offset
   info.type = static_cast<TensorType>(type_id);
   if (info.ne[0] % traits->block_size != 0) {
     in.fail(dims_at, "tensor " + quoted(info.name) + " row length " + std::to_string(info.ne[0]) +
-                         " is not a multiple of the " + std::string(traits->name) +
-                         " block size " + std::to_string(traits->block_size));
+                         " is not a multiple of the " + std::string(traits->name) + " block size " +
+                         std::to_string(traits->block_size));
   }
   // nbytes = blocks per row × block bytes × rows, each step overflow-checked.
   const auto blocks_per_row = static_cast<uint64_t>(info.ne[0] / traits->block_size);
@@ -177,8 +177,7 @@ TensorInfo read_tensor_info(ByteCursor& in, FileContents& file, uint64_t& offset
   info.offset = in.read<uint64_t>(what);
   if (info.offset % file.alignment != 0) {
     in.fail(offset_at, "tensor " + quoted(info.name) + " offset " + std::to_string(info.offset) +
-                           " is not a multiple of the alignment " +
-                           std::to_string(file.alignment));
+                           " is not a multiple of the alignment " + std::to_string(file.alignment));
   }
   return info;
 }
@@ -214,8 +213,7 @@ void check_tensor_ranges(const ByteCursor& in, const FileContents& file,
       in.fail(offset_fields[order[k]],
               "tensors " + quoted(prev.name) + " [" + std::to_string(prev.offset) + ", +" +
                   std::to_string(prev.nbytes) + ") and " + quoted(next.name) + " [" +
-                  std::to_string(next.offset) + ", +" + std::to_string(next.nbytes) +
-                  ") overlap");
+                  std::to_string(next.offset) + ", +" + std::to_string(next.nbytes) + ") overlap");
     }
   }
 }
@@ -273,14 +271,30 @@ File File::parse(std::span<const uint8_t> bytes, std::string display_name) {
   return File(std::move(impl));
 }
 
-const std::string& File::path() const { return impl_->path; }
-uint32_t File::version() const { return impl_->version; }
-uint64_t File::alignment() const { return impl_->alignment; }
-uint64_t File::data_offset() const { return impl_->data_offset; }
-uint64_t File::file_size() const { return impl_->bytes.size(); }
-const std::vector<KeyValue>& File::metadata() const { return impl_->metadata; }
-const std::vector<TensorInfo>& File::tensors() const { return impl_->tensors; }
-std::span<const uint8_t> File::bytes() const { return impl_->bytes; }
+const std::string& File::path() const {
+  return impl_->path;
+}
+uint32_t File::version() const {
+  return impl_->version;
+}
+uint64_t File::alignment() const {
+  return impl_->alignment;
+}
+uint64_t File::data_offset() const {
+  return impl_->data_offset;
+}
+uint64_t File::file_size() const {
+  return impl_->bytes.size();
+}
+const std::vector<KeyValue>& File::metadata() const {
+  return impl_->metadata;
+}
+const std::vector<TensorInfo>& File::tensors() const {
+  return impl_->tensors;
+}
+std::span<const uint8_t> File::bytes() const {
+  return impl_->bytes;
+}
 
 const Value* File::find(std::string_view key) const {
   const auto it = impl_->key_index.find(key);
@@ -297,9 +311,9 @@ std::span<const uint8_t> File::tensor_data(const TensorInfo& tensor) const {
   const uint64_t size = impl_->bytes.size();
   const uint64_t data_bytes = impl_->data_offset > size ? 0 : size - impl_->data_offset;
   if (tensor.offset > data_bytes || tensor.nbytes > data_bytes - tensor.offset) {
-    throw Error(ErrorKind::invalid_argument, "tensor '" + tensor.name +
-                                                 "' does not lie inside the data of '" +
-                                                 impl_->path + "'");
+    throw Error(
+        ErrorKind::invalid_argument,
+        "tensor '" + tensor.name + "' does not lie inside the data of '" + impl_->path + "'");
   }
   return impl_->bytes.subspan(static_cast<size_t>(impl_->data_offset + tensor.offset),
                               static_cast<size_t>(tensor.nbytes));

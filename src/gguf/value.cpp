@@ -30,11 +30,21 @@ std::string quote(const std::string& text) {
   for (const char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c == 0x7F) {
           static constexpr char kHex[] = "0123456789ABCDEF";
@@ -55,19 +65,32 @@ std::string quote(const std::string& text) {
 std::string_view to_string(ValueType type) {
   // The names gguf-py uses, which models.json and `thinkmesh inspect` print.
   switch (type) {
-    case ValueType::u8: return "uint8";
-    case ValueType::i8: return "int8";
-    case ValueType::u16: return "uint16";
-    case ValueType::i16: return "int16";
-    case ValueType::u32: return "uint32";
-    case ValueType::i32: return "int32";
-    case ValueType::f32: return "float32";
-    case ValueType::boolean: return "bool";
-    case ValueType::string: return "string";
-    case ValueType::array: return "array";
-    case ValueType::u64: return "uint64";
-    case ValueType::i64: return "int64";
-    case ValueType::f64: return "float64";
+    case ValueType::u8:
+      return "uint8";
+    case ValueType::i8:
+      return "int8";
+    case ValueType::u16:
+      return "uint16";
+    case ValueType::i16:
+      return "int16";
+    case ValueType::u32:
+      return "uint32";
+    case ValueType::i32:
+      return "int32";
+    case ValueType::f32:
+      return "float32";
+    case ValueType::boolean:
+      return "bool";
+    case ValueType::string:
+      return "string";
+    case ValueType::array:
+      return "array";
+    case ValueType::u64:
+      return "uint64";
+    case ValueType::i64:
+      return "int64";
+    case ValueType::f64:
+      return "float64";
   }
   return "unknown";
 }
@@ -102,8 +125,10 @@ bool Value::is_integer() const {
     case ValueType::u32:
     case ValueType::i32:
     case ValueType::u64:
-    case ValueType::i64: return true;
-    default: return false;
+    case ValueType::i64:
+      return true;
+    default:
+      return false;
   }
 }
 

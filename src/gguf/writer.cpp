@@ -46,18 +46,42 @@ void check_value(const Value& value, std::string_view key, int enclosing_arrays)
   const auto& s = value.storage();
   bool ok = false;
   switch (value.type()) {
-    case ValueType::u8: ok = std::holds_alternative<uint8_t>(s); break;
-    case ValueType::i8: ok = std::holds_alternative<int8_t>(s); break;
-    case ValueType::u16: ok = std::holds_alternative<uint16_t>(s); break;
-    case ValueType::i16: ok = std::holds_alternative<int16_t>(s); break;
-    case ValueType::u32: ok = std::holds_alternative<uint32_t>(s); break;
-    case ValueType::i32: ok = std::holds_alternative<int32_t>(s); break;
-    case ValueType::f32: ok = std::holds_alternative<float>(s); break;
-    case ValueType::boolean: ok = std::holds_alternative<bool>(s); break;
-    case ValueType::string: ok = std::holds_alternative<std::string>(s); break;
-    case ValueType::u64: ok = std::holds_alternative<uint64_t>(s); break;
-    case ValueType::i64: ok = std::holds_alternative<int64_t>(s); break;
-    case ValueType::f64: ok = std::holds_alternative<double>(s); break;
+    case ValueType::u8:
+      ok = std::holds_alternative<uint8_t>(s);
+      break;
+    case ValueType::i8:
+      ok = std::holds_alternative<int8_t>(s);
+      break;
+    case ValueType::u16:
+      ok = std::holds_alternative<uint16_t>(s);
+      break;
+    case ValueType::i16:
+      ok = std::holds_alternative<int16_t>(s);
+      break;
+    case ValueType::u32:
+      ok = std::holds_alternative<uint32_t>(s);
+      break;
+    case ValueType::i32:
+      ok = std::holds_alternative<int32_t>(s);
+      break;
+    case ValueType::f32:
+      ok = std::holds_alternative<float>(s);
+      break;
+    case ValueType::boolean:
+      ok = std::holds_alternative<bool>(s);
+      break;
+    case ValueType::string:
+      ok = std::holds_alternative<std::string>(s);
+      break;
+    case ValueType::u64:
+      ok = std::holds_alternative<uint64_t>(s);
+      break;
+    case ValueType::i64:
+      ok = std::holds_alternative<int64_t>(s);
+      break;
+    case ValueType::f64:
+      ok = std::holds_alternative<double>(s);
+      break;
     case ValueType::array: {
       const auto* array = std::get_if<Value::Array>(&s);
       if (!array) break;
@@ -200,7 +224,7 @@ void Writer::add_tensor(std::string name, TensorType type, std::vector<int64_t> 
   }
   TensorInfo info{std::move(name), type, std::move(ne), 0, 0};
   const int64_t n_rows = info.n_elements() / info.ne[0];  // throws on int64 overflow
-  const uint64_t row = row_bytes(type, info.ne[0]);        // throws unless whole blocks
+  const uint64_t row = row_bytes(type, info.ne[0]);       // throws unless whole blocks
   if (__builtin_mul_overflow(row, static_cast<uint64_t>(n_rows), &info.nbytes)) {
     invalid("tensor '" + info.name + "' byte size overflows 64 bits");
   }
@@ -270,8 +294,8 @@ void Writer::write(const std::string& path) const {
   std::string temp = path + ".tmp-XXXXXX";
   const int fd = ::mkstemp(temp.data());
   if (fd < 0) {
-    throw Error(ErrorKind::io, "cannot create a temporary file beside '" + path +
-                                   "': " + std::strerror(errno));
+    throw Error(ErrorKind::io,
+                "cannot create a temporary file beside '" + path + "': " + std::strerror(errno));
   }
   std::FILE* file = ::fdopen(fd, "wb");
   if (!file) {
@@ -294,8 +318,8 @@ void Writer::write(const std::string& path) const {
       throw Error(ErrorKind::io, "cannot write '" + temp + "': " + std::strerror(errno));
     }
     if (std::rename(temp.c_str(), path.c_str()) != 0) {
-      throw Error(ErrorKind::io, "cannot rename '" + temp + "' to '" + path +
-                                     "': " + std::strerror(errno));
+      throw Error(ErrorKind::io,
+                  "cannot rename '" + temp + "' to '" + path + "': " + std::strerror(errno));
     }
   } catch (...) {
     if (file) std::fclose(file);
