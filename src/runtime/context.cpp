@@ -138,6 +138,16 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
     model::embedding_row(w.token_embd, entries[static_cast<size_t>(t)].token,
                          &x[static_cast<size_t>(t * D)]);
 
+  // The cells each token attends to (its sequence, positions up to its own) are the same in
+  // every layer and for every head: found once per chunk, not per (layer, token, head).
+  std::vector<std::vector<int32_t>> visible(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) {
+    const BatchEntry& e = entries[static_cast<size_t>(t)];
+    for (int32_t c = 0; c < kv_->size(); ++c) {
+      if (kv_->visible(c, e.seq_id, e.pos)) visible[static_cast<size_t>(t)].push_back(c);
+    }
+  }
+
   try {
     for (int32_t l = 0; l < info.n_layer; ++l) {
       const model::LayerWeights& L = w.layers[static_cast<size_t>(l)];
@@ -173,22 +183,20 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
         const int64_t t = part / info.n_head;
         const int32_t head = part % info.n_head;
         const int32_t kv_head = head / group;
-        const BatchEntry& e = entries[static_cast<size_t>(t)];
         std::vector<float> qh(static_cast<size_t>(hd)), kh(qh.size()), vh(qh.size());
         for (int64_t i = 0; i < hd; ++i) {
           const float qi = q[t * q_dim + head * hd + i];
           qh[static_cast<size_t>(i)] = f16_kv ? round_to_fp16(qi) : qi;
         }
-        std::vector<int32_t> seen;
+        const std::vector<int32_t>& seen = visible[static_cast<size_t>(t)];
         std::vector<float> score;
-        for (int32_t c = 0; c < kv_->size(); ++c) {
-          if (!kv_->visible(c, e.seq_id, e.pos)) continue;
+        score.reserve(seen.size());
+        for (const int32_t c : seen) {
           kv_->load_k(l, c, static_cast<int32_t>(kv_head * hd), static_cast<int32_t>(hd),
                       kh.data());
           double dot = 0.0;
           for (int64_t i = 0; i < hd; ++i)
             dot += static_cast<double>(kh[static_cast<size_t>(i)]) * qh[static_cast<size_t>(i)];
-          seen.push_back(c);
           score.push_back(static_cast<float>(dot) * scale);
         }
         float max = -INFINITY;

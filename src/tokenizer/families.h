@@ -3,13 +3,23 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "tokenizer/vocab.h"
 
 namespace thinkmesh::tokenizer {
 
 std::unique_ptr<Tokenizer> make_spm_tokenizer(Vocab vocab);  // spm.cpp
-std::unique_ptr<Tokenizer> make_bpe_tokenizer(Vocab vocab);  // bpe.cpp (pre-tokenizer from vocab.pre)
+std::unique_ptr<Tokenizer> make_bpe_tokenizer(
+    Vocab vocab);  // bpe.cpp (pre-tokenizer from vocab.pre)
 std::unique_ptr<Tokenizer> make_wpm_tokenizer(Vocab vocab);  // wordpiece.cpp
+
+// BERT vocabularies (vocab.txt, tokenizer.json) in the phantom-space form convert_hf_to_gguf
+// writes: "[X]" kept, a continuation "##x" becomes "x", a word "w" becomes "▁w" (wordpiece.cpp).
+std::string wordpiece_gguf_form(std::string_view text, std::string_view continuation_prefix);
+// Marks [PAD] [UNK] [CLS] [SEP] [MASK] as control tokens and sets the special ids; throws
+// Error(invalid_file) naming `source` when [CLS], [SEP] or [UNK] is missing.
+void set_bert_special_tokens(Vocab& vocab, const std::string& source);
 
 }  // namespace thinkmesh::tokenizer

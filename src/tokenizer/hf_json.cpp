@@ -169,31 +169,9 @@ Vocab wordpiece_vocab(const json& root, const std::string& path) {
   v.add_bos = true;
   v.clean_spaces = true;
   for (const auto& [text, id] : model.at("vocab").items()) {
-    std::string token;
-    if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
-      token = text;
-    } else if (text.compare(0, prefix.size(), prefix) == 0) {
-      token = text.substr(prefix.size());
-    } else {
-      token = "\xE2\x96\x81" + text;  // "▁": the phantom-space form convert_hf_to_gguf writes
-    }
-    put_token(v, id.get<size_t>(), std::move(token), TokenKind::normal);
+    put_token(v, id.get<size_t>(), tokenizer::wordpiece_gguf_form(text, prefix), TokenKind::normal);
   }
-  auto special = [&](std::string_view text) -> std::optional<TokenId> {
-    const auto id = find_token(v, text);
-    if (id) v.kinds[static_cast<size_t>(*id)] = TokenKind::control;
-    return id;
-  };
-  v.pad = special("[PAD]");
-  v.unk = special("[UNK]");
-  v.bos = v.cls = special("[CLS]");
-  v.sep = special("[SEP]");
-  v.mask = special("[MASK]");
-  v.linefeed = v.pad;
-  if (!v.bos || !v.sep || !v.unk) {
-    throw Error(ErrorKind::invalid_file,
-                fmt::format("{}: a WordPiece vocabulary needs [CLS], [SEP] and [UNK]", path));
-  }
+  tokenizer::set_bert_special_tokens(v, path);
   return v;
 }
 

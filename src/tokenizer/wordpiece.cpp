@@ -93,8 +93,8 @@ class WpmTokenizer final : public VocabTokenizer {
         continue;
       }
       if (cp == 0 || cp == unicode::kReplacement || (flags & unicode::kControl)) continue;
-      const uint32_t lower = cp < 0x80 ? (cp >= 'A' && cp <= 'Z' ? cp + 32 : cp)
-                                       : unicode::to_lower(cp);
+      const uint32_t lower =
+          cp < 0x80 ? (cp >= 'A' && cp <= 'Z' ? cp + 32 : cp) : unicode::to_lower(cp);
       if ((flags & unicode::kPunctuation) || (cp < 0x7F && (flags & unicode::kSymbol)) ||
           is_chinese_char(cp)) {
         finish_word();
@@ -183,7 +183,8 @@ namespace thinkmesh {
 
 std::unique_ptr<Tokenizer> Tokenizer::from_bert_vocab(const std::string& vocab_txt) {
   std::ifstream in(vocab_txt, std::ios::binary);
-  if (!in) throw Error(ErrorKind::not_found, fmt::format("{}: cannot open the vocabulary", vocab_txt));
+  if (!in)
+    throw Error(ErrorKind::not_found, fmt::format("{}: cannot open the vocabulary", vocab_txt));
   std::ostringstream contents;
   contents << in.rdbuf();
   if (in.bad()) throw Error(ErrorKind::io, fmt::format("{}: read failed", vocab_txt));
@@ -204,19 +205,26 @@ std::unique_ptr<Tokenizer> Tokenizer::from_bert_vocab(const std::string& vocab_t
     std::string_view line(data.data() + start, end - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     start = end + 1;
-    std::string token;
-    if (line.size() >= 2 && line.front() == '[' && line.back() == ']') {
-      token = line;
-    } else if (line.substr(0, 2) == "##") {
-      token = line.substr(2);
-    } else {
-      token = std::string("\xE2\x96\x81").append(line);
-    }
-    vocab.tokens.push_back(std::move(token));
+    vocab.tokens.push_back(tokenizer::wordpiece_gguf_form(line, "##"));
   }
   vocab.kinds.assign(vocab.tokens.size(), TokenKind::normal);
+  tokenizer::set_bert_special_tokens(vocab, vocab_txt);
+  return tokenizer::make_wpm_tokenizer(std::move(vocab));
+}
 
-  // BERT's five special tokens are CONTROL, as convert marks them.
+namespace tokenizer {
+
+std::string wordpiece_gguf_form(std::string_view text, std::string_view continuation_prefix) {
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') return std::string(text);
+  if (text.substr(0, continuation_prefix.size()) == continuation_prefix) {
+    return std::string(text.substr(continuation_prefix.size()));
+  }
+  return std::string(kSpaceMark).append(text);
+}
+
+void set_bert_special_tokens(Vocab& vocab, const std::string& source) {
+  // BERT's five special tokens are CONTROL, as convert marks them. (Vocab::finalize has not
+  // built its map yet, so a handful of linear searches.)
   auto special = [&](std::string_view text) -> std::optional<TokenId> {
     const auto it = std::find(vocab.tokens.begin(), vocab.tokens.end(), text);
     if (it == vocab.tokens.end()) return std::nullopt;
@@ -232,9 +240,10 @@ std::unique_ptr<Tokenizer> Tokenizer::from_bert_vocab(const std::string& vocab_t
   vocab.linefeed = vocab.pad;
   if (!vocab.bos || !vocab.sep || !vocab.unk) {
     throw Error(ErrorKind::invalid_file,
-                fmt::format("{}: a BERT vocabulary needs [CLS], [SEP] and [UNK]", vocab_txt));
+                fmt::format("{}: a BERT vocabulary needs [CLS], [SEP] and [UNK]", source));
   }
-  return tokenizer::make_wpm_tokenizer(std::move(vocab));
 }
+
+}  // namespace tokenizer
 
 }  // namespace thinkmesh
