@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "thinkmesh/batch.h"
@@ -19,6 +21,11 @@ struct ContextOptions {
   int32_t n_seq_max = 8;         // default 8; sequence ids must be in [0, n_seq_max)
   int32_t n_threads = 0;         // default 0 = hardware threads
   KvType kv_type = KvType::f16;  // default F16, as llama.cpp stores K and V
+  // default empty. Called by decode() before every matrix product with the product's input:
+  // the weight's tensor name ("blk.0.ffn_down.weight", "output.weight"), x as
+  // [n_tokens][n_cols] F32. For calibration (importance matrices); runs on the decoding thread.
+  std::function<void(const std::string& weight, const float* x, int64_t n_tokens, int64_t n_cols)>
+      activation_observer;
 };
 
 namespace runtime {

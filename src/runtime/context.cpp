@@ -126,6 +126,11 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
   const int64_t q_dim = int64_t{info.n_head} * hd, kv_dim = int64_t{info.n_head_kv} * hd;
   const bool f16_kv = kv_->type() == KvType::f16;
   model::ThreadPool* pool = pool_.get();
+  // Every matrix product of the pass, shown to the activation observer first when one is set.
+  auto matmul = [&](const model::TensorView& W, const float* in, int64_t n_tok, float* out) {
+    if (options_.activation_observer) options_.activation_observer(W.name, in, n_tok, W.cols);
+    model::matmul(W, in, n_tok, out, pool);
+  };
 
   const std::vector<int32_t> cells = kv_->claim(static_cast<int32_t>(T));
   for (int64_t t = 0; t < T; ++t)
@@ -154,9 +159,9 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
       const auto* attn_norm = reinterpret_cast<const float*>(L.attn_norm.data);
       for (int64_t t = 0; t < T; ++t)
         model::rms_norm(&x[t * D], attn_norm, info.rms_eps, D, &h[t * D]);
-      model::matmul(L.wq, h.data(), T, q.data(), pool);
-      model::matmul(L.wk, h.data(), T, k.data(), pool);
-      model::matmul(L.wv, h.data(), T, v.data(), pool);
+      matmul(L.wq, h.data(), T, q.data());
+      matmul(L.wk, h.data(), T, k.data());
+      matmul(L.wv, h.data(), T, v.data());
       if (L.bq) {
         for (int64_t t = 0; t < T; ++t) {
           for (int64_t i = 0; i < q_dim; ++i)
@@ -221,7 +226,7 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
       };
       pool->run(static_cast<int32_t>(T * info.n_head), attend);
 
-      model::matmul(L.wo, attn.data(), T, proj.data(), pool);
+      matmul(L.wo, attn.data(), T, proj.data());
       for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 
       const auto* ffn_norm = reinterpret_cast<const float*>(L.ffn_norm.data);
@@ -229,10 +234,10 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
         model::rms_norm(&x[t * D], ffn_norm, info.rms_eps, D, &h[t * D]);
       const int64_t n_ff = L.w_gate.rows;
       std::vector<float> gate(static_cast<size_t>(T * n_ff)), up(gate.size());
-      model::matmul(L.w_gate, h.data(), T, gate.data(), pool);
-      model::matmul(L.w_up, h.data(), T, up.data(), pool);
+      matmul(L.w_gate, h.data(), T, gate.data());
+      matmul(L.w_up, h.data(), T, up.data());
       model::swiglu(gate.data(), up.data(), T * n_ff);
-      model::matmul(L.w_down, gate.data(), T, proj.data(), pool);
+      matmul(L.w_down, gate.data(), T, proj.data());
       for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
     }
   } catch (...) {
@@ -253,8 +258,8 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
   const size_t n_vocab = static_cast<size_t>(info.n_vocab);
   const size_t first_row = logits_.size() / n_vocab;
   logits_.resize(logits_.size() + wanted.size() * n_vocab);
-  model::matmul(w.output, normed.data(), static_cast<int64_t>(wanted.size()),
-                &logits_[first_row * n_vocab], pool);
+  matmul(w.output, normed.data(), static_cast<int64_t>(wanted.size()),
+         &logits_[first_row * n_vocab]);
   for (size_t j = 0; j < wanted.size(); ++j) {
     logits_row_[first_index + static_cast<size_t>(wanted[j])] = static_cast<int32_t>(first_row + j);
   }
