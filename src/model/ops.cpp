@@ -7,6 +7,9 @@
 #include <mutex>
 #include <thread>
 
+#include <fmt/core.h>
+
+#include "kernels/gemm.h"
 #include "kernels/vec_dot.h"
 #include "thinkmesh/error.h"
 #include "thinkmesh/half.h"
@@ -107,28 +110,38 @@ void ThreadPool::run_impl(int32_t n_parts, void (*call)(void*, int32_t), void* c
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
   const TensorType act = kernels::activation_type(w.type);
   const size_t act_bytes = row_bytes(act, w.cols);
+  const kernels::GemmKernel kernel = kernels::select_gemm(kernels::active_isa(), w.type);
+  if (kernel == nullptr) {
+    throw Error(ErrorKind::unsupported,
+                fmt::format("{}: no matrix kernel for weight type {}", w.name, name(w.type)));
+  }
   thread_local std::vector<uint8_t> acts;
   acts.resize(act_bytes * static_cast<size_t>(n_tokens));
   for (int64_t t = 0; t < n_tokens; ++t) {
     kernels::quantize_activations(act, x + t * w.cols, acts.data() + act_bytes * t, w.cols);
   }
-  const uint8_t* a = acts.data();
+  kernels::GemmProblem p;
+  p.w_type = w.type;
+  p.w = w.data;
+  p.w_stride = w.row_bytes;
+  p.n = w.cols;
+  p.act = acts.data();
+  p.act_stride = act_bytes;
+  p.n_tokens = n_tokens;
+  p.y = y;
+  p.y_stride = w.rows;
   // Parts of 64 rows: each token's outputs of a part fill whole cache lines, so two threads
   // rarely write the same line; enough parts to balance two threads on the small matrices.
   constexpr int64_t kRowsPerPart = 64;
   const auto n_parts = static_cast<int32_t>((w.rows + kRowsPerPart - 1) / kRowsPerPart);
-  auto part = [&](int32_t p) {
-    const int64_t r0 = p * kRowsPerPart, r1 = std::min(w.rows, r0 + kRowsPerPart);
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      const uint8_t* at = a + act_bytes * t;
-      float* yt = y + t * w.rows;
-      for (int64_t r = r0; r < r1; ++r) yt[r] = kernels::vec_dot(w.type, w.cols, w.row(r), at);
-    }
+  auto part = [&](int32_t i) {
+    const int64_t r0 = i * kRowsPerPart, r1 = std::min(w.rows, r0 + kRowsPerPart);
+    kernel(p, r0, r1);
   };
   if (pool != nullptr) {
     pool->run(n_parts, part);
   } else {
-    for (int32_t p = 0; p < n_parts; ++p) part(p);
+    for (int32_t i = 0; i < n_parts; ++i) part(i);
   }
 }
 

@@ -1,0 +1,155 @@
+// Every SIMD matrix kernel, at every kernel level this CPU can run, against the scalar reference
+// (gemm_reference, i.e. vec_dot per row and token) on random data of awkward sizes: rows and
+// token counts that are not multiples of the 4-row / 4-token tiles, rows of 1, 3, 7 and 97
+// blocks (odd block counts leave half a 2-block step), and a very long row.
+//
+// Error bound, every type: |y - y_ref| <= 2e-5 * sum_i |w_i x_i| + 1e-6 (sums over the float
+// inputs before quantization). The integer block sums are exact at every level; only the order
+// in which float partial sums are added differs (F32 lanes instead of ggml's sequence), so the
+// difference is a few ulps of the magnitude of the terms.
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/gemm.h"
+#include "kernels/isa.h"
+#include "kernels/vec_dot.h"
+#include "thinkmesh/tensor_type.h"
+
+namespace thinkmesh::kernels {
+namespace {
+
+// Types with a kernel at each SIMD level (the others fall back to the scalar reference).
+const TensorType kSimdTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16,
+                                 TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0,
+                                 TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+
+struct Case {
+  TensorType type;
+  Isa isa;
+};
+
+std::string case_name(const testing::TestParamInfo<Case>& info) {
+  return std::string(isa_name(info.param.isa)) + "_" + std::string(name(info.param.type));
+}
+
+std::vector<Case> all_cases() {
+  std::vector<Case> out;
+  for (Isa isa : {Isa::avx2, Isa::avx512, Isa::amx, Isa::neon})
+    for (TensorType t : kSimdTypes) out.push_back({t, isa});
+  return out;
+}
+
+class GemmKernelTest : public testing::TestWithParam<Case> {};
+
+void run_case(TensorType type, Isa isa, int64_t rows, int64_t n_blocks, int64_t n_tokens,
+              std::mt19937& rng) {
+  const kernels::GemmKernel kernel = find_gemm(isa, type);
+  ASSERT_NE(kernel, nullptr);
+  const int64_t bs = traits(type).block_size == 1 ? 16 : traits(type).block_size;
+  // Float types: n need not be a multiple of anything; use an odd length.
+  const int64_t n = traits(type).block_size == 1 ? n_blocks * bs + 5 : n_blocks * bs;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> wf(static_cast<size_t>(rows * n)), xf(static_cast<size_t>(n_tokens * n));
+  for (float& v : wf) v = normal(rng);
+  for (float& v : xf) v = normal(rng) * 3.0f;
+
+  const size_t wrow = row_bytes(type, n);
+  std::vector<uint8_t> w(wrow * static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r)
+    quantize_row_reference(type, &wf[static_cast<size_t>(r * n)], &w[wrow * r], n);
+  const TensorType act = activation_type(type);
+  const size_t arow = row_bytes(act, n);
+  std::vector<uint8_t> a(arow * static_cast<size_t>(n_tokens));
+  for (int64_t t = 0; t < n_tokens; ++t)
+    quantize_activations(act, &xf[static_cast<size_t>(t * n)], &a[arow * t], n);
+
+  GemmProblem p;
+  p.w_type = type;
+  p.w = w.data();
+  p.w_stride = wrow;
+  p.n = n;
+  p.act = a.data();
+  p.act_stride = arow;
+  p.n_tokens = n_tokens;
+  p.y_stride = rows;
+  std::vector<float> y_ref(static_cast<size_t>(rows * n_tokens)), y(y_ref.size(), NAN);
+  p.y = y_ref.data();
+  gemm_reference(p, 0, rows);
+  p.y = y.data();
+  // Two row ranges, as the thread pool splits them.
+  const int64_t mid = rows / 2;
+  kernel(p, 0, mid);
+  kernel(p, mid, rows);
+
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      double mag = 0.0;
+      for (int64_t i = 0; i < n; ++i)
+        mag += std::fabs(static_cast<double>(wf[static_cast<size_t>(r * n + i)]) *
+                         xf[static_cast<size_t>(t * n + i)]);
+      const double bound = 2e-5 * mag + 1e-6;
+      const size_t at = static_cast<size_t>(t * rows + r);
+      ASSERT_NEAR(y[at], y_ref[at], bound)
+          << name(type) << " at " << isa_name(isa) << ": row " << r << " of " << rows << ", token "
+          << t << " of " << n_tokens << ", n=" << n;
+    }
+  }
+}
+
+TEST_P(GemmKernelTest, MatchesScalarReferenceOnAwkwardSizes) {
+  const auto [type, isa] = GetParam();
+  std::string why;
+  if (!isa_supported(isa, &why)) GTEST_SKIP() << "level " << isa_name(isa) << " skipped: " << why;
+  if (find_gemm(isa, type) == nullptr) {
+    GTEST_SKIP() << "level " << isa_name(isa) << " has no " << name(type)
+                 << " kernel: products use the next lower level";
+  }
+  std::mt19937 rng(1234 + static_cast<int>(type));
+  for (int64_t rows : {1, 3, 5, 67}) {
+    for (int64_t blocks : {1, 3, 7}) {
+      for (int64_t tokens : {1, 2, 5, 7}) {
+        run_case(type, isa, rows, blocks, tokens, rng);
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+  run_case(type, isa, 9, 97, 3, rng);  // a row of 97 blocks
+  if (HasFatalFailure()) return;
+  const int64_t long_blocks = traits(type).block_size == 256 ? 64 : 512;  // 16384 values
+  run_case(type, isa, 2, long_blocks, 1, rng);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllLevels, GemmKernelTest, testing::ValuesIn(all_cases()), case_name);
+
+TEST(GemmSelect, EveryLevelFallsBackToAKernelForEveryVecDotType) {
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::amx, Isa::neon}) {
+    for (TensorType t : {TensorType::Q4_1, TensorType::Q5_1, TensorType::Q2_K, TensorType::Q3_K,
+                         TensorType::Q8_0, TensorType::F16}) {
+      EXPECT_NE(select_gemm(isa, t), nullptr) << isa_name(isa) << " " << name(t);
+    }
+  }
+  EXPECT_EQ(select_gemm(Isa::scalar, TensorType::Q4_1), &gemm_reference);
+}
+
+TEST(GemmSelect, TheSimdLevelOfThisCpuHasTheBenchmarkTypes) {
+  const Isa best = best_isa();
+  if (best == Isa::scalar) GTEST_SKIP() << "this CPU has no SIMD level";
+  for (TensorType t : kSimdTypes) {
+    EXPECT_NE(find_gemm(best, t), nullptr) << isa_name(best) << " lacks " << name(t);
+  }
+}
+
+TEST(Isa, NamesRoundTripAndUnknownNamesAreRejected) {
+  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::amx, Isa::neon})
+    EXPECT_EQ(parse_isa(isa_name(i)), i);
+  EXPECT_FALSE(parse_isa("sse9").has_value());
+  std::string why;
+  EXPECT_TRUE(isa_supported(Isa::scalar, &why));
+}
+
+}  // namespace
+}  // namespace thinkmesh::kernels
