@@ -15,6 +15,20 @@ void gemm_reference(const GemmProblem& p, int64_t r0, int64_t r1) {
   }
 }
 
+void prepare_activations(Isa isa, TensorType act_type, const float* x, void* dst, int64_t n) {
+  // NaN inputs: the SIMD conversions follow the hardware, the reference ggml's scalar code;
+  // the bytes may differ only there.
+  (void)row_bytes(act_type, n);  // validates n against the block size
+#if defined(THINKMESH_HAVE_AVX2_KERNELS)
+  if ((isa == Isa::avx2 || isa == Isa::avx512 || isa == Isa::amx) &&
+      prepare_activations_avx2(act_type, x, dst, n))
+    return;
+#else
+  (void)isa;
+#endif
+  quantize_activations(act_type, x, dst, n);
+}
+
 GemmKernel find_gemm(Isa isa, TensorType w) {
   switch (isa) {
     case Isa::scalar:

@@ -41,6 +41,10 @@ GemmKernel find_gemm(Isa isa, TensorType w);
 // The best kernel available at `isa` or below (ending at the scalar reference).
 GemmKernel select_gemm(Isa isa, TensorType w);
 
+// Converts one activation row of n floats to `act_type` exactly as quantize_activations does
+// (byte-identical), with SIMD at `isa` when that level has a conversion for the type.
+void prepare_activations(Isa isa, TensorType act_type, const float* x, void* dst, int64_t n);
+
 // The scalar reference: one vec_dot per (token, row).
 void gemm_reference(const GemmProblem& p, int64_t r0, int64_t r1);
 
@@ -48,5 +52,6 @@ void gemm_reference(const GemmProblem& p, int64_t r0, int64_t r1);
 GemmKernel find_gemm_avx512(TensorType w);
 GemmKernel find_gemm_avx2(TensorType w);
 GemmKernel find_gemm_neon(TensorType w);
+bool prepare_activations_avx2(TensorType act_type, const float* x, void* dst, int64_t n);
 
 }  // namespace thinkmesh::kernels

@@ -108,35 +108,77 @@ void ThreadPool::run_impl(int32_t n_parts, void (*call)(void*, int32_t), void* c
 // ---- matrix product -------------------------------------------------------------------------
 
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
-  const TensorType act = kernels::activation_type(w.type);
-  const size_t act_bytes = row_bytes(act, w.cols);
-  const kernels::GemmKernel kernel = kernels::select_gemm(kernels::active_isa(), w.type);
-  if (kernel == nullptr) {
-    throw Error(ErrorKind::unsupported,
-                fmt::format("{}: no matrix kernel for weight type {}", w.name, name(w.type)));
-  }
-  thread_local std::vector<uint8_t> acts;
-  acts.resize(act_bytes * static_cast<size_t>(n_tokens));
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    kernels::quantize_activations(act, x + t * w.cols, acts.data() + act_bytes * t, w.cols);
-  }
-  kernels::GemmProblem p;
-  p.w_type = w.type;
-  p.w = w.data;
-  p.w_stride = w.row_bytes;
-  p.n = w.cols;
-  p.act = acts.data();
-  p.act_stride = act_bytes;
-  p.n_tokens = n_tokens;
-  p.y = y;
-  p.y_stride = w.rows;
+  const MatmulOutput one{&w, y};
+  matmul_shared(std::span<const MatmulOutput>(&one, 1), x, n_tokens, pool);
+}
+
+void matmul_shared(std::span<const MatmulOutput> outputs, const float* x, int64_t n_tokens,
+                   ThreadPool* pool) {
   // Parts of 64 rows: each token's outputs of a part fill whole cache lines, so two threads
   // rarely write the same line; enough parts to balance two threads on the small matrices.
   constexpr int64_t kRowsPerPart = 64;
-  const auto n_parts = static_cast<int32_t>((w.rows + kRowsPerPart - 1) / kRowsPerPart);
+  constexpr size_t kMaxOutputs = 4;
+  if (outputs.empty()) return;
+  if (outputs.size() > kMaxOutputs) {
+    throw Error(ErrorKind::invalid_argument, "matmul_shared: at most 4 products at once");
+  }
+  const kernels::Isa isa = kernels::active_isa();
+  const int64_t cols = outputs[0].w->cols;
+  struct Job {
+    kernels::GemmProblem p;
+    kernels::GemmKernel kernel;
+    int32_t first_part;
+  };
+  Job jobs[kMaxOutputs];
+  // One converted copy of x per distinct activation type (F16, Q8_0, Q8_K, ...).
+  thread_local std::vector<uint8_t> acts[kMaxOutputs];
+  TensorType act_types[kMaxOutputs];
+  size_t n_act = 0;
+  int32_t n_parts = 0;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const TensorView& w = *outputs[i].w;
+    if (w.cols != cols) {
+      throw Error(ErrorKind::invalid_argument,
+                  fmt::format("matmul_shared: {} has {} columns, {} has {}", w.name, w.cols,
+                              outputs[0].w->name, cols));
+    }
+    const kernels::GemmKernel kernel = kernels::select_gemm(isa, w.type);
+    if (kernel == nullptr) {
+      throw Error(ErrorKind::unsupported,
+                  fmt::format("{}: no matrix kernel for weight type {}", w.name, name(w.type)));
+    }
+    const TensorType act = kernels::activation_type(w.type);
+    const size_t act_bytes = row_bytes(act, cols);
+    size_t a = 0;
+    while (a < n_act && act_types[a] != act) ++a;
+    if (a == n_act) {
+      act_types[n_act++] = act;
+      acts[a].resize(act_bytes * static_cast<size_t>(n_tokens));
+      for (int64_t t = 0; t < n_tokens; ++t)
+        kernels::prepare_activations(isa, act, x + t * cols, acts[a].data() + act_bytes * t, cols);
+    }
+    Job& job = jobs[i];
+    job.p.w_type = w.type;
+    job.p.w = w.data;
+    job.p.w_stride = w.row_bytes;
+    job.p.n = cols;
+    job.p.act = acts[a].data();
+    job.p.act_stride = act_bytes;
+    job.p.n_tokens = n_tokens;
+    job.p.y = outputs[i].y;
+    job.p.y_stride = w.rows;
+    job.kernel = kernel;
+    job.first_part = n_parts;
+    n_parts += static_cast<int32_t>((w.rows + kRowsPerPart - 1) / kRowsPerPart);
+  }
+  const size_t n_jobs = outputs.size();
   auto part = [&](int32_t i) {
-    const int64_t r0 = i * kRowsPerPart, r1 = std::min(w.rows, r0 + kRowsPerPart);
-    kernel(p, r0, r1);
+    size_t j = 0;
+    while (j + 1 < n_jobs && jobs[j + 1].first_part <= i) ++j;
+    const Job& job = jobs[j];
+    const int64_t r0 = (i - job.first_part) * kRowsPerPart;
+    const int64_t rows = job.p.y_stride;
+    job.kernel(job.p, r0, std::min(rows, r0 + kRowsPerPart));
   };
   if (pool != nullptr) {
     pool->run(n_parts, part);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <type_traits>
 #include <vector>
 
@@ -18,6 +19,17 @@ class ThreadPool;
 // activation type (Q8_0/Q8_K blocks, F16, ...) as ggml does; rows are split over the pool.
 // Every matrix product of the model goes through here, so faster kernels plug in at one place.
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
+
+// One product of several that share their input (q/k/v, gate/up): y = x·W^T, [n_tokens][W.rows].
+struct MatmulOutput {
+  const TensorView* w;
+  float* y;
+};
+// Runs every product of `outputs` on the same x ([n_tokens][cols], all W have the same cols):
+// the activations are converted once per activation type and all rows of all products are
+// spread over the pool in one dispatch (one wait instead of one per matrix).
+void matmul_shared(std::span<const MatmulOutput> outputs, const float* x, int64_t n_tokens,
+                   ThreadPool* pool);
 
 // y = x / sqrt(mean(x^2) + eps) * weight  (n values; sum of squares in double as ggml)
 void rms_norm(const float* x, const float* weight, float eps, int64_t n, float* y);

@@ -13,10 +13,13 @@
 // batch, q and the probabilities rounded to F16 when they meet the F16 cache.
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <thread>
 
 #include <fmt/core.h>
 
+#include "kernels/attention.h"
+#include "kernels/isa.h"
 #include "model/ops.h"
 #include "model/weights.h"
 #include "runtime/kv_cache.h"
@@ -126,10 +129,20 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
   const int64_t q_dim = int64_t{info.n_head} * hd, kv_dim = int64_t{info.n_head_kv} * hd;
   const bool f16_kv = kv_->type() == KvType::f16;
   model::ThreadPool* pool = pool_.get();
+  const kernels::Isa isa = kernels::active_isa();
   // Every matrix product of the pass, shown to the activation observer first when one is set.
   auto matmul = [&](const model::TensorView& W, const float* in, int64_t n_tok, float* out) {
     if (options_.activation_observer) options_.activation_observer(W.name, in, n_tok, W.cols);
     model::matmul(W, in, n_tok, out, pool);
+  };
+  // Products sharing one input (q/k/v, gate/up): one activation conversion, one dispatch.
+  auto matmul_shared = [&](std::initializer_list<model::MatmulOutput> outs, const float* in) {
+    if (options_.activation_observer) {
+      for (const model::MatmulOutput& o : outs)
+        options_.activation_observer(o.w->name, in, T, o.w->cols);
+    }
+    model::matmul_shared(std::span<const model::MatmulOutput>(outs.begin(), outs.size()), in, T,
+                         pool);
   };
 
   const std::vector<int32_t> cells = kv_->claim(static_cast<int32_t>(T));
@@ -159,9 +172,7 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
       const auto* attn_norm = reinterpret_cast<const float*>(L.attn_norm.data);
       for (int64_t t = 0; t < T; ++t)
         model::rms_norm(&x[t * D], attn_norm, info.rms_eps, D, &h[t * D]);
-      matmul(L.wq, h.data(), T, q.data());
-      matmul(L.wk, h.data(), T, k.data());
-      matmul(L.wv, h.data(), T, v.data());
+      matmul_shared({{&L.wq, q.data()}, {&L.wk, k.data()}, {&L.wv, v.data()}}, h.data());
       if (L.bq) {
         for (int64_t t = 0; t < T; ++t) {
           for (int64_t i = 0; i < q_dim; ++i)
@@ -184,45 +195,33 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
       // Attention: each (token, head) over the cells its sequence sees up to its position.
       const int32_t group = info.n_head / info.n_head_kv;
       const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+      const int32_t stride = kv_->kv_dim();
       auto attend = [&](int32_t part) {
         const int64_t t = part / info.n_head;
         const int32_t head = part % info.n_head;
         const int32_t kv_head = head / group;
-        std::vector<float> qh(static_cast<size_t>(hd)), kh(qh.size()), vh(qh.size());
-        for (int64_t i = 0; i < hd; ++i) {
-          const float qi = q[t * q_dim + head * hd + i];
-          qh[static_cast<size_t>(i)] = f16_kv ? round_to_fp16(qi) : qi;
-        }
         const std::vector<int32_t>& seen = visible[static_cast<size_t>(t)];
-        std::vector<float> score;
-        score.reserve(seen.size());
-        for (const int32_t c : seen) {
-          kv_->load_k(l, c, static_cast<int32_t>(kv_head * hd), static_cast<int32_t>(hd),
-                      kh.data());
-          double dot = 0.0;
-          for (int64_t i = 0; i < hd; ++i)
-            dot += static_cast<double>(kh[static_cast<size_t>(i)]) * qh[static_cast<size_t>(i)];
-          score.push_back(static_cast<float>(dot) * scale);
-        }
-        float max = -INFINITY;
-        for (const float s : score) max = std::max(max, s);
-        double sum = 0.0;
-        for (float& s : score) {
-          s = std::exp(s - max);
-          sum += s;
-        }
-        const float inv = static_cast<float>(1.0 / sum);
-        float* out = &attn[t * q_dim + head * hd];
-        std::vector<double> acc(static_cast<size_t>(hd), 0.0);
-        for (size_t j = 0; j < seen.size(); ++j) {
-          float p = score[j] * inv;
-          if (f16_kv) p = round_to_fp16(p);
-          kv_->load_v(l, seen[j], static_cast<int32_t>(kv_head * hd), static_cast<int32_t>(hd),
-                      vh.data());
-          for (int64_t i = 0; i < hd; ++i)
-            acc[static_cast<size_t>(i)] += static_cast<double>(p) * vh[static_cast<size_t>(i)];
-        }
-        for (int64_t i = 0; i < hd; ++i) out[i] = static_cast<float>(acc[static_cast<size_t>(i)]);
+        kernels::AttentionRows rows;
+        const size_t head_offset = static_cast<size_t>(kv_head * hd);
+        rows.f16 = f16_kv;
+        rows.k =
+            f16_kv
+                ? static_cast<const void*>(static_cast<const uint16_t*>(kv_->k_rows(l)) +
+                                           head_offset)
+                : static_cast<const void*>(static_cast<const float*>(kv_->k_rows(l)) + head_offset);
+        rows.v =
+            f16_kv
+                ? static_cast<const void*>(static_cast<const uint16_t*>(kv_->v_rows(l)) +
+                                           head_offset)
+                : static_cast<const void*>(static_cast<const float*>(kv_->v_rows(l)) + head_offset);
+        rows.row_stride = static_cast<size_t>(stride);
+        rows.cells = seen.data();
+        rows.n_cells = static_cast<int32_t>(seen.size());
+        rows.head_dim = static_cast<int32_t>(hd);
+        thread_local std::vector<float> scratch;
+        scratch.resize(seen.size());
+        kernels::attend(isa, rows, &q[t * q_dim + head * hd], scale, scratch.data(),
+                        &attn[t * q_dim + head * hd]);
       };
       pool->run(static_cast<int32_t>(T * info.n_head), attend);
 
@@ -234,8 +233,7 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
         model::rms_norm(&x[t * D], ffn_norm, info.rms_eps, D, &h[t * D]);
       const int64_t n_ff = L.w_gate.rows;
       std::vector<float> gate(static_cast<size_t>(T * n_ff)), up(gate.size());
-      matmul(L.w_gate, h.data(), T, gate.data());
-      matmul(L.w_up, h.data(), T, up.data());
+      matmul_shared({{&L.w_gate, gate.data()}, {&L.w_up, up.data()}}, h.data());
       model::swiglu(gate.data(), up.data(), T * n_ff);
       matmul(L.w_down, gate.data(), T, proj.data());
       for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];

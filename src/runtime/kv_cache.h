@@ -38,6 +38,17 @@ class KvCache {
     const Cell& c = cells_[static_cast<size_t>(cell)];
     return c.pos >= 0 && c.pos <= pos && ((c.seqs >> seq) & 1u);
   }
+  // The K (V) rows of `layer`: cell c's kv_dim values start at element c * kv_dim; F16 bits
+  // (type() == f16) or F32.
+  const void* k_rows(int32_t layer) const {
+    return type_ == KvType::f16 ? static_cast<const void*>(&k16_[offset(layer, 0)])
+                                : static_cast<const void*>(&k32_[offset(layer, 0)]);
+  }
+  const void* v_rows(int32_t layer) const {
+    return type_ == KvType::f16 ? static_cast<const void*>(&v16_[offset(layer, 0)])
+                                : static_cast<const void*>(&v32_[offset(layer, 0)]);
+  }
+  int32_t kv_dim() const { return kv_dim_; }
   int32_t pos(int32_t cell) const { return cells_[static_cast<size_t>(cell)].pos; }
 
   void seq_rm(int32_t seq, int32_t p0, int32_t p1);

@@ -143,6 +143,35 @@ TEST(GemmSelect, TheSimdLevelOfThisCpuHasTheBenchmarkTypes) {
   }
 }
 
+// The SIMD activation conversions give the reference's bytes: random rows, an all-zero block,
+// values on rounding ties (x * 127/amax = k + 0.5) and a repeated largest magnitude of both
+// signs (Q8_K takes the first).
+TEST(PrepareActivations, ByteIdenticalToTheReferenceAtEveryLevel) {
+  std::mt19937 rng(77);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::amx, Isa::neon}) {
+    if (!isa_supported(isa)) continue;
+    for (TensorType act : {TensorType::Q8_0, TensorType::Q8_K, TensorType::F16, TensorType::F32,
+                           TensorType::BF16}) {
+      for (int64_t n : {256, 512, 4096}) {
+        std::vector<float> x(static_cast<size_t>(n));
+        for (float& v : x) v = normal(rng);
+        for (int j = 0; j < 32; ++j) x[static_cast<size_t>(j)] = 0.0f;  // a zero Q8_0 block
+        x[40] = 127.0f;                                                   // amax 127: ties at k+0.5
+        x[41] = 2.5f;
+        x[42] = -3.5f;
+        x[300 % n] = -9.0f;
+        x[301 % n] = 9.0f;
+        const size_t bytes = row_bytes(act, n);
+        std::vector<uint8_t> ref(bytes), got(bytes, 0xAB);
+        quantize_activations(act, x.data(), ref.data(), n);
+        prepare_activations(isa, act, x.data(), got.data(), n);
+        EXPECT_EQ(got, ref) << name(act) << " at " << isa_name(isa) << ", n=" << n;
+      }
+    }
+  }
+}
+
 TEST(Isa, NamesRoundTripAndUnknownNamesAreRejected) {
   for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::amx, Isa::neon})
     EXPECT_EQ(parse_isa(isa_name(i)), i);

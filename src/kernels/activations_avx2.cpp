@@ -1,0 +1,132 @@
+// AVX2 conversion of activation rows, bit-identical to quantize_activations (the reference,
+// vec_dot_scalar.cpp / quantize_kquants.cpp), which itself mirrors ggml's x86 code:
+//   Q8_0: d = amax/127 (F16), q = round_half_even(x * 127/amax), saturated to int8
+//   Q8_K: d = max/-127 (F32, max = signed value of largest magnitude, first one), q =
+//         nearest_int(x * -127/max) via the 1.5*2^23 trick, min(q, 127); bsums per 16
+//   F16:  round to nearest even (vcvtps2ph); BF16: round to nearest even by integer add
+// Compiled with -mavx2 -mfma -mf16c. tests/unit/test_gemm.cpp checks the bytes.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/gemm.h"
+#include "tensor/blocks.h"
+
+namespace thinkmesh::kernels {
+namespace {
+
+inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+// Four vectors of 8 int32 -> 32 int8 in order, with signed saturation.
+inline __m256i pack_i32_to_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i ab = _mm256_packs_epi32(a, b);  // lanes interleaved per 128 bits
+  const __m256i cd = _mm256_packs_epi32(c, d);
+  const __m256i abcd = _mm256_packs_epi16(ab, cd);
+  return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+void q8_0(const float* x, block_q8_0* y, int64_t nb) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t i = 0; i < nb; ++i, x += 32) {
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) {
+      v[k] = _mm256_loadu_ps(x + 8 * k);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
+    }
+    const float m = hmax(amax);
+    const float d = m / 127.f;
+    y[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+    const __m256 id = _mm256_set1_ps(m != 0.0f ? 127.f / m : 0.0f);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m256 r =
+          _mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      q[k] = _mm256_cvtps_epi32(r);
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs),
+                        pack_i32_to_i8(q[0], q[1], q[2], q[3]));
+  }
+}
+
+void q8_k(const float* x, block_q8_K* y, int64_t nb) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t i = 0; i < nb; ++i, x += QK_K) {
+    __m256 amax8 = _mm256_setzero_ps();
+    for (int k = 0; k < QK_K; k += 8)
+      amax8 = _mm256_max_ps(amax8, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + k)));
+    const float amax = hmax(amax8);
+    if (amax == 0) {
+      std::memset(&y[i], 0, sizeof y[i]);
+      continue;
+    }
+    float max = 0;
+    for (int j = 0; j < QK_K; ++j) {  // the first value of largest magnitude, with its sign
+      if (__builtin_fabsf(x[j]) == amax) {
+        max = x[j];
+        break;
+      }
+    }
+    const float iscale = -127.f / max;
+    const __m256 vs = _mm256_set1_ps(iscale);
+    const __m256 magic = _mm256_set1_ps(12582912.f);
+    const __m256i mant = _mm256_set1_epi32(0x007fffff), bias = _mm256_set1_epi32(0x00400000);
+    const __m256i top = _mm256_set1_epi32(127);
+    for (int k = 0; k < QK_K; k += 32) {
+      __m256i q[4];
+      for (int c = 0; c < 4; ++c) {
+        const __m256 biased =
+            _mm256_add_ps(_mm256_mul_ps(vs, _mm256_loadu_ps(x + k + 8 * c)), magic);
+        const __m256i n =
+            _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(biased), mant), bias);
+        q[c] = _mm256_min_epi32(n, top);
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs + k),
+                          pack_i32_to_i8(q[0], q[1], q[2], q[3]));
+    }
+    for (int g = 0; g < QK_K / 16; ++g) {
+      int sum = 0;
+      for (int l = 0; l < 16; ++l) sum += y[i].qs[g * 16 + l];
+      y[i].bsums[g] = static_cast<int16_t>(sum);
+    }
+    y[i].d = 1 / iscale;
+  }
+}
+
+void f16(const float* x, uint16_t* y, int64_t n) {
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + k),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + k), _MM_FROUND_TO_NEAREST_INT));
+  }
+  for (; k < n; ++k) y[k] = _cvtss_sh(x[k], _MM_FROUND_TO_NEAREST_INT);
+}
+
+}  // namespace
+
+// Returns false when the type has no AVX2 path (the caller uses the reference).
+bool prepare_activations_avx2(TensorType act_type, const float* x, void* dst, int64_t n) {
+  switch (act_type) {
+    case TensorType::Q8_0:
+      q8_0(x, static_cast<block_q8_0*>(dst), n / 32);
+      return true;
+    case TensorType::Q8_K:
+      q8_k(x, static_cast<block_q8_K*>(dst), n / QK_K);
+      return true;
+    case TensorType::F16:
+      f16(x, static_cast<uint16_t*>(dst), n);
+      return true;
+    case TensorType::F32:
+      std::memcpy(dst, x, static_cast<size_t>(n) * sizeof(float));
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace thinkmesh::kernels

@@ -1,0 +1,65 @@
+// The reference attention of one head and the dispatch (see attention.h).
+#include "kernels/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "thinkmesh/half.h"
+
+namespace thinkmesh::kernels {
+namespace {
+
+float element(const void* base, bool f16, size_t i) {
+  return f16 ? fp16_to_fp32(static_cast<const uint16_t*>(base)[i])
+             : static_cast<const float*>(base)[i];
+}
+
+}  // namespace
+
+void attend_reference(const AttentionRows& r, const float* q, float scale, float* score,
+                      float* out) {
+  const int32_t hd = r.head_dim;
+  thread_local std::vector<float> qh;
+  qh.resize(static_cast<size_t>(hd));
+  for (int32_t i = 0; i < hd; ++i) qh[static_cast<size_t>(i)] = r.f16 ? round_to_fp16(q[i]) : q[i];
+  float max = -INFINITY;
+  for (int32_t j = 0; j < r.n_cells; ++j) {
+    const size_t row = static_cast<size_t>(r.cells[j]) * r.row_stride;
+    double dot = 0.0;
+    for (int32_t i = 0; i < hd; ++i)
+      dot += static_cast<double>(element(r.k, r.f16, row + i)) * qh[static_cast<size_t>(i)];
+    score[j] = static_cast<float>(dot) * scale;
+    max = std::max(max, score[j]);
+  }
+  double sum = 0.0;
+  for (int32_t j = 0; j < r.n_cells; ++j) {
+    score[j] = std::exp(score[j] - max);
+    sum += score[j];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  thread_local std::vector<double> acc;
+  acc.assign(static_cast<size_t>(hd), 0.0);
+  for (int32_t j = 0; j < r.n_cells; ++j) {
+    float p = score[j] * inv;
+    if (r.f16) p = round_to_fp16(p);
+    const size_t row = static_cast<size_t>(r.cells[j]) * r.row_stride;
+    for (int32_t i = 0; i < hd; ++i)
+      acc[static_cast<size_t>(i)] += static_cast<double>(p) * element(r.v, r.f16, row + i);
+  }
+  for (int32_t i = 0; i < hd; ++i) out[i] = static_cast<float>(acc[static_cast<size_t>(i)]);
+}
+
+void attend(Isa isa, const AttentionRows& rows, const float* q, float scale, float* scratch,
+            float* out) {
+#if defined(THINKMESH_HAVE_AVX2_KERNELS)
+  if ((isa == Isa::avx2 || isa == Isa::avx512 || isa == Isa::amx) &&
+      attend_avx2(rows, q, scale, scratch, out))
+    return;
+#else
+  (void)isa;
+#endif
+  attend_reference(rows, q, scale, scratch, out);
+}
+
+}  // namespace thinkmesh::kernels

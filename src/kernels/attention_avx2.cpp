@@ -1,0 +1,144 @@
+// AVX2 attention of one head (see attention.h). Scores for 8 cells at a time (8 dot products
+// reduced together), a vectorised exp, F16 rounding of q and p as the reference, V summed in
+// F32 lanes. Compiled with -mavx2 -mfma -mf16c.
+#include <immintrin.h>
+
+#include "kernels/attention.h"
+
+namespace thinkmesh::kernels {
+namespace {
+
+// exp(x) for x <= 0 (softmax arguments), Cody-Waite range reduction and a degree-6 polynomial:
+// relative error ~2e-7, exp(-inf) = 0, underflow to 0 below -87.
+inline __m256 exp256(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3f);
+  const __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_max_ps(x, lo);
+  const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+  const __m256 n =
+      _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+  return _mm256_andnot_ps(underflow, result);
+}
+
+inline float hsum(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 s2 = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
+// The 8 lane sums of a[0..7] as one vector (lane j = sum of a[j]).
+inline __m256 hsum8(const __m256 a[8]) {
+  const __m256 s01 = _mm256_hadd_ps(a[0], a[1]), s23 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 s45 = _mm256_hadd_ps(a[4], a[5]), s67 = _mm256_hadd_ps(a[6], a[7]);
+  const __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
+  // lanes: [0123 low | 0123 high] and [4567 low | 4567 high]
+  const __m256 lo = _mm256_permute2f128_ps(s0123, s4567, 0x20);
+  const __m256 hi = _mm256_permute2f128_ps(s0123, s4567, 0x31);
+  return _mm256_add_ps(lo, hi);
+}
+
+template <bool kF16>
+inline __m256 load8(const void* base, size_t i) {
+  if constexpr (kF16) {
+    return _mm256_cvtph_ps(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + i)));
+  } else {
+    return _mm256_loadu_ps(static_cast<const float*>(base) + i);
+  }
+}
+
+inline float round16(float f) {
+  return _cvtsh_ss(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+}
+
+template <bool kF16>
+void attend_impl(const AttentionRows& r, const float* q, float scale, float* score, float* out) {
+  const int32_t hd = r.head_dim, nv = hd / 8;
+  __m256 qv[16];  // head_dim <= 128
+  for (int32_t c = 0; c < nv; ++c) {
+    __m256 v = _mm256_loadu_ps(q + 8 * c);
+    if constexpr (kF16) v = _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    qv[c] = v;
+  }
+  const __m256 vscale = _mm256_set1_ps(scale);
+  __m256 vmax = _mm256_set1_ps(-__builtin_inff());
+  int32_t j = 0;
+  for (; j + 8 <= r.n_cells; j += 8) {
+    __m256 acc[8];
+    for (int32_t u = 0; u < 8; ++u) {
+      const size_t row = static_cast<size_t>(r.cells[j + u]) * r.row_stride;
+      __m256 a = _mm256_mul_ps(load8<kF16>(r.k, row), qv[0]);
+      for (int32_t c = 1; c < nv; ++c) a = _mm256_fmadd_ps(load8<kF16>(r.k, row + 8 * c), qv[c], a);
+      acc[u] = a;
+    }
+    const __m256 s = _mm256_mul_ps(hsum8(acc), vscale);
+    _mm256_storeu_ps(score + j, s);
+    vmax = _mm256_max_ps(vmax, s);
+  }
+  float max = -__builtin_inff();
+  {
+    alignas(32) float m[8];
+    _mm256_store_ps(m, vmax);
+    for (float v : m) max = v > max ? v : max;
+  }
+  for (; j < r.n_cells; ++j) {
+    const size_t row = static_cast<size_t>(r.cells[j]) * r.row_stride;
+    __m256 a = _mm256_mul_ps(load8<kF16>(r.k, row), qv[0]);
+    for (int32_t c = 1; c < nv; ++c) a = _mm256_fmadd_ps(load8<kF16>(r.k, row + 8 * c), qv[c], a);
+    score[j] = hsum(a) * scale;
+    max = score[j] > max ? score[j] : max;
+  }
+  const __m256 vm = _mm256_set1_ps(max);
+  __m256 vsum = _mm256_setzero_ps();
+  j = 0;
+  for (; j + 8 <= r.n_cells; j += 8) {
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(score + j), vm));
+    _mm256_storeu_ps(score + j, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  float sum = hsum(vsum);
+  for (; j < r.n_cells; ++j) {
+    alignas(32) float e[8];
+    _mm256_store_ps(e, exp256(_mm256_set1_ps(score[j] - max)));
+    score[j] = e[0];
+    sum += e[0];
+  }
+  const float inv = 1.0f / sum;
+  __m256 o[16];
+  for (int32_t c = 0; c < nv; ++c) o[c] = _mm256_setzero_ps();
+  for (j = 0; j < r.n_cells; ++j) {
+    float p = score[j] * inv;
+    if constexpr (kF16) p = round16(p);
+    const __m256 vp = _mm256_set1_ps(p);
+    const size_t row = static_cast<size_t>(r.cells[j]) * r.row_stride;
+    for (int32_t c = 0; c < nv; ++c)
+      o[c] = _mm256_fmadd_ps(vp, load8<kF16>(r.v, row + 8 * c), o[c]);
+  }
+  for (int32_t c = 0; c < nv; ++c) _mm256_storeu_ps(out + 8 * c, o[c]);
+}
+
+}  // namespace
+
+bool attend_avx2(const AttentionRows& r, const float* q, float scale, float* scratch, float* out) {
+  if (r.head_dim % 8 != 0 || r.head_dim > 128 || r.n_cells <= 0) return false;
+  if (r.f16) {
+    attend_impl<true>(r, q, scale, scratch, out);
+  } else {
+    attend_impl<false>(r, q, scale, scratch, out);
+  }
+  return true;
+}
+
+}  // namespace thinkmesh::kernels
