@@ -28,6 +28,7 @@ std::vector<nlohmann::json> golden_lines() {
 }
 
 TEST(GenerateGolden, GreedyIdsMatchLlamaCpp) {
+  THINKMESH_SKIP_UNSUPPORTED_ISA();
   THINKMESH_REQUIRE_FIXTURE("fixtures/golden/generate.jsonl");
   const auto lines = golden_lines();
   ASSERT_FALSE(lines.empty());
@@ -53,6 +54,7 @@ TEST(GenerateGolden, GreedyIdsMatchLlamaCpp) {
 }
 
 TEST(GenerateGolden, RunCommandPrintsTheGoldenText) {
+  THINKMESH_SKIP_UNSUPPORTED_ISA();
   THINKMESH_REQUIRE_FIXTURE("fixtures/golden/generate.jsonl");
   const auto g = golden_lines().at(1);
   const std::string cmd = test::thinkmesh_binary().string() + " run -m '" +
@@ -68,6 +70,7 @@ TEST(GenerateGolden, RunCommandPrintsTheGoldenText) {
 }
 
 TEST(ChatCommand, TwoTurnsThenEndOfInput) {
+  THINKMESH_SKIP_UNSUPPORTED_ISA();
   const std::string model = "fixtures/models/tiny-qwen2-Q8_0.gguf";
   THINKMESH_REQUIRE_FIXTURE(model);
   const std::string cmd = "printf 'Hello\\nAgain\\n' | " + test::thinkmesh_binary().string() +

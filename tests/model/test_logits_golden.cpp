@@ -133,6 +133,7 @@ struct Deviation {
 class LogitsGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(LogitsGolden, MatchesLlamaCppWithinManifestTolerance) {
+  THINKMESH_SKIP_UNSUPPORTED_ISA();
   const std::string side = "fixtures/golden/logits/" + GetParam();
   THINKMESH_REQUIRE_FIXTURE(side);
   std::ifstream in(test::fixture(side));
