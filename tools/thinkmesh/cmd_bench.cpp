@@ -17,6 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "kernels/isa.h"
+#include "model/weights.h"
 #include "thinkmesh/context.h"
 #include "thinkmesh/error.h"
 #include "thinkmesh/model.h"
@@ -31,7 +33,44 @@ struct BenchArgs {
   std::string threads = "1,2";
   int32_t reps = 3;
   bool json = false;
+  std::string isa;           // comma-separated kernel levels; empty: the active one
+  double bandwidth_gbs = 0;  // > 0: tg rows also show decode as a fraction of this bandwidth
 };
+
+std::vector<kernels::Isa> parse_isas(const std::string& text) {
+  std::vector<kernels::Isa> out;
+  if (text.empty()) {
+    out.push_back(kernels::active_isa());
+    return out;
+  }
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    const size_t comma = text.find(',', pos);
+    const std::string item = text.substr(pos, comma == std::string::npos ? comma : comma - pos);
+    const auto isa = kernels::parse_isa(item);
+    if (!isa) {
+      throw Error(
+          ErrorKind::invalid_argument,
+          fmt::format("--isa: '{}' is not a kernel level (scalar, avx2, avx512, amx, neon)", item));
+    }
+    out.push_back(*isa);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+// Bytes a decode step reads: every weight matrix once, except the token embedding table of
+// which only one row is read (unless it doubles as the output matrix).
+uint64_t streamed_bytes_per_token(const Model& model) {
+  const model::Weights& w = model.weights();
+  uint64_t bytes = model.info().weight_bytes;
+  if (w.output.data != w.token_embd.data) {
+    bytes -=
+        static_cast<uint64_t>(w.token_embd.row_bytes) * static_cast<uint64_t>(w.token_embd.rows);
+  }
+  return bytes;
+}
 
 std::vector<int32_t> parse_list(const std::string& text) {
   std::vector<int32_t> out;
@@ -72,13 +111,15 @@ double run_once(Context& ctx, int32_t n_vocab, int32_t n_tokens, bool prompt, st
 
 void run_bench(const BenchArgs& args) {
   const std::vector<int32_t> thread_counts = parse_list(args.threads);
+  const std::vector<kernels::Isa> isas = parse_isas(args.isa);
   if (args.reps < 1) throw Error(ErrorKind::invalid_argument, "-r must be >= 1");
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   if (!args.json) {
-    fmt::print("| {:<28} | {:>8} | {:>10} | {:>7} | {:>6} | {:>20} |\n", "model", "type", "size",
-               "threads", "test", "t/s");
-    fmt::print("| {:-<28} | {:->8} | {:->10} | {:->7} | {:->6} | {:->20} |\n", "", "", "", "", "",
-               "");
+    fmt::print("| {:<28} | {:>8} | {:>10} | {:>6} | {:>7} | {:>6} | {:>20} | {:>10} |{}\n", "model",
+               "type", "size", "isa", "threads", "test", "t/s (mean ± sd)", "best",
+               args.bandwidth_gbs > 0 ? " of bw |" : "");
+    fmt::print("| {:-<28} | {:->8} | {:->10} | {:->6} | {:->7} | {:->6} | {:->20} | {:->10} |{}\n",
+               "", "", "", "", "", "", "", "", args.bandwidth_gbs > 0 ? "-------:|" : "");
   }
   std::mt19937 rng(1234);
   for (const auto& path : args.models) {
@@ -87,39 +128,65 @@ void run_bench(const BenchArgs& args) {
     const auto model = Model::load(path, mo);
     const ModelInfo& info = model->info();
     const std::string name = std::filesystem::path(path).stem().string();
-    for (const int32_t threads : thread_counts) {
-      ContextOptions co;
-      co.n_ctx = std::max(args.n_prompt, args.n_gen) + 16;
-      co.n_batch = std::max(args.n_prompt, 1);
-      co.n_threads = threads;
-      Context ctx(model, co);
-      for (const bool prompt : {true, false}) {
-        const int32_t n = prompt ? args.n_prompt : args.n_gen;
-        if (n <= 0) continue;
-        run_once(ctx, info.n_vocab, n, prompt, rng);  // warm-up
-        std::vector<double> tps;
-        for (int32_t r = 0; r < args.reps; ++r)
-          tps.push_back(n / run_once(ctx, info.n_vocab, n, prompt, rng));
-        double mean = 0, var = 0;
-        for (const double v : tps) mean += v / static_cast<double>(tps.size());
-        for (const double v : tps) var += (v - mean) * (v - mean);
-        const double sd =
-            tps.size() > 1 ? std::sqrt(var / static_cast<double>(tps.size() - 1)) : 0.0;
-        const std::string test = (prompt ? "pp" : "tg") + std::to_string(n);
-        if (args.json) {
-          rows.push_back({{"model", name},
-                          {"type", info.weight_type},
-                          {"size_bytes", info.file_bytes},
-                          {"threads", threads},
-                          {"test", test},
-                          {"tokens_per_second", mean},
-                          {"stddev", sd},
-                          {"repetitions", args.reps}});
-        } else {
-          fmt::print("| {:<28} | {:>8} | {:>6.2f} MiB | {:>7} | {:>6} | {:>20} |\n", name,
-                     info.weight_type, static_cast<double>(info.file_bytes) / (1024.0 * 1024.0),
-                     threads, test, fmt::format("{:.2f} ± {:.2f}", mean, sd));
-          std::fflush(stdout);
+    const uint64_t streamed = streamed_bytes_per_token(*model);
+    for (const kernels::Isa isa : isas) {
+      std::string why;
+      if (!kernels::isa_supported(isa, &why)) {
+        fmt::print(stderr, "bench: kernel level {} skipped: {}\n", kernels::isa_name(isa), why);
+        continue;
+      }
+      kernels::set_active_isa(isa);
+      for (const int32_t threads : thread_counts) {
+        ContextOptions co;
+        co.n_ctx = std::max(args.n_prompt, args.n_gen) + 16;
+        co.n_batch = std::max(args.n_prompt, 1);
+        co.n_threads = threads;
+        Context ctx(model, co);
+        for (const bool prompt : {true, false}) {
+          const int32_t n = prompt ? args.n_prompt : args.n_gen;
+          if (n <= 0) continue;
+          run_once(ctx, info.n_vocab, n, prompt, rng);  // warm-up
+          std::vector<double> tps;
+          for (int32_t r = 0; r < args.reps; ++r)
+            tps.push_back(n / run_once(ctx, info.n_vocab, n, prompt, rng));
+          double mean = 0, var = 0;
+          for (const double v : tps) mean += v / static_cast<double>(tps.size());
+          for (const double v : tps) var += (v - mean) * (v - mean);
+          const double sd =
+              tps.size() > 1 ? std::sqrt(var / static_cast<double>(tps.size() - 1)) : 0.0;
+          double best = 0;
+          for (const double v : tps) best = std::max(best, v);
+          const std::string test = (prompt ? "pp" : "tg") + std::to_string(n);
+          // Decode reads every streamed weight byte once per token.
+          const double bw_fraction =
+              !prompt && args.bandwidth_gbs > 0
+                  ? best * static_cast<double>(streamed) / (args.bandwidth_gbs * 1e9)
+                  : 0.0;
+          if (args.json) {
+            rows.push_back({{"model", name},
+                            {"type", info.weight_type},
+                            {"size_bytes", info.file_bytes},
+                            {"isa", std::string(kernels::isa_name(isa))},
+                            {"threads", threads},
+                            {"test", test},
+                            {"tokens_per_second", mean},
+                            {"stddev", sd},
+                            {"best_tokens_per_second", best},
+                            {"streamed_bytes_per_token", streamed},
+                            {"bandwidth_fraction", bw_fraction},
+                            {"repetitions", args.reps}});
+          } else {
+            fmt::print(
+                "| {:<28} | {:>8} | {:>6.2f} MiB | {:>6} | {:>7} | {:>6} | {:>20} | {:>10.2f} "
+                "|{}\n",
+                name, info.weight_type, static_cast<double>(info.file_bytes) / (1024.0 * 1024.0),
+                kernels::isa_name(isa), threads, test, fmt::format("{:.2f} ± {:.2f}", mean, sd),
+                best,
+                args.bandwidth_gbs > 0 ? (prompt ? std::string("       |")
+                                                 : fmt::format(" {:5.1f}% |", 100 * bw_fraction))
+                                       : std::string());
+            std::fflush(stdout);
+          }
         }
       }
     }
@@ -141,6 +208,12 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-t,--threads", args->threads, "comma-separated thread counts (default 1,2)");
   cmd->add_option("-r,--repetitions", args->reps, "timed repetitions (default 3)");
   cmd->add_flag("--json", args->json, "print one JSON array of results");
+  cmd->add_option("--isa", args->isa,
+                  "comma-separated kernel levels to compare (scalar,avx2,avx512,amx,neon; default: "
+                  "the active level)");
+  cmd->add_option("--bandwidth", args->bandwidth_gbs,
+                  "memory bandwidth in GB/s (from bench --membw): tg rows show decode speed as a "
+                  "fraction of it (streamed weight bytes per token x tokens/s / bandwidth)");
   cmd->callback([args] { run_bench(*args); });
 }
 
