@@ -19,6 +19,7 @@
 #include <fmt/core.h>
 
 #include "kernels/attention.h"
+#include "kernels/elementwise.h"
 #include "kernels/isa.h"
 #include "model/ops.h"
 #include "model/weights.h"
@@ -171,7 +172,7 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
       const model::LayerWeights& L = w.layers[static_cast<size_t>(l)];
       const auto* attn_norm = reinterpret_cast<const float*>(L.attn_norm.data);
       for (int64_t t = 0; t < T; ++t)
-        model::rms_norm(&x[t * D], attn_norm, info.rms_eps, D, &h[t * D]);
+        kernels::rms_norm(isa, &x[t * D], attn_norm, info.rms_eps, D, &h[t * D]);
       matmul_shared({{&L.wq, q.data()}, {&L.wk, k.data()}, {&L.wv, v.data()}}, h.data());
       if (L.bq) {
         for (int64_t t = 0; t < T; ++t) {
@@ -230,11 +231,11 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
 
       const auto* ffn_norm = reinterpret_cast<const float*>(L.ffn_norm.data);
       for (int64_t t = 0; t < T; ++t)
-        model::rms_norm(&x[t * D], ffn_norm, info.rms_eps, D, &h[t * D]);
+        kernels::rms_norm(isa, &x[t * D], ffn_norm, info.rms_eps, D, &h[t * D]);
       const int64_t n_ff = L.w_gate.rows;
       std::vector<float> gate(static_cast<size_t>(T * n_ff)), up(gate.size());
       matmul_shared({{&L.w_gate, gate.data()}, {&L.w_up, up.data()}}, h.data());
-      model::swiglu(gate.data(), up.data(), T * n_ff);
+      kernels::swiglu(isa, gate.data(), up.data(), T * n_ff);
       matmul(L.w_down, gate.data(), T, proj.data());
       for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
     }
@@ -252,7 +253,7 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
   std::vector<float> normed(wanted.size() * static_cast<size_t>(D));
   const auto* out_norm = reinterpret_cast<const float*>(w.output_norm.data);
   for (size_t j = 0; j < wanted.size(); ++j)
-    model::rms_norm(&x[wanted[j] * D], out_norm, info.rms_eps, D, &normed[j * D]);
+    kernels::rms_norm(isa, &x[wanted[j] * D], out_norm, info.rms_eps, D, &normed[j * D]);
   const size_t n_vocab = static_cast<size_t>(info.n_vocab);
   const size_t first_row = logits_.size() / n_vocab;
   logits_.resize(logits_.size() + wanted.size() * n_vocab);

@@ -14,9 +14,12 @@
 
 #include <gtest/gtest.h>
 
+#include "kernels/attention.h"
+#include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/isa.h"
 #include "kernels/vec_dot.h"
+#include "thinkmesh/half.h"
 #include "thinkmesh/tensor_type.h"
 
 namespace thinkmesh::kernels {
@@ -151,13 +154,13 @@ TEST(PrepareActivations, ByteIdenticalToTheReferenceAtEveryLevel) {
   std::normal_distribution<float> normal(0.0f, 2.0f);
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::amx, Isa::neon}) {
     if (!isa_supported(isa)) continue;
-    for (TensorType act : {TensorType::Q8_0, TensorType::Q8_K, TensorType::F16, TensorType::F32,
-                           TensorType::BF16}) {
+    for (TensorType act :
+         {TensorType::Q8_0, TensorType::Q8_K, TensorType::F16, TensorType::F32, TensorType::BF16}) {
       for (int64_t n : {256, 512, 4096}) {
         std::vector<float> x(static_cast<size_t>(n));
         for (float& v : x) v = normal(rng);
         for (int j = 0; j < 32; ++j) x[static_cast<size_t>(j)] = 0.0f;  // a zero Q8_0 block
-        x[40] = 127.0f;                                                   // amax 127: ties at k+0.5
+        x[40] = 127.0f;                                                 // amax 127: ties at k+0.5
         x[41] = 2.5f;
         x[42] = -3.5f;
         x[300 % n] = -9.0f;
@@ -168,6 +171,81 @@ TEST(PrepareActivations, ByteIdenticalToTheReferenceAtEveryLevel) {
         prepare_activations(isa, act, x.data(), got.data(), n);
         EXPECT_EQ(got, ref) << name(act) << " at " << isa_name(isa) << ", n=" << n;
       }
+    }
+  }
+}
+
+// Attention of one head at every level against the reference: F16 and F32 caches, cell counts
+// around the 8-cell step, cells out of order, head sizes 32/64/128. Bound: 1e-5 relative to the
+// largest |V| plus the F16 rounding of one probability (2^-11 relative).
+TEST(AttentionKernel, MatchesTheReferenceAtEveryLevel) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (Isa isa : {Isa::avx2, Isa::avx512, Isa::amx, Isa::neon}) {
+    if (!isa_supported(isa)) continue;
+    for (bool f16 : {true, false}) {
+      for (int32_t hd : {32, 64, 128}) {
+        for (int32_t n_cells : {1, 7, 8, 9, 40, 301}) {
+          const int32_t stride = hd * 3, n_rows = n_cells + 5;
+          std::vector<float> kf(static_cast<size_t>(n_rows * stride)), vf(kf.size()),
+              q(static_cast<size_t>(hd));
+          for (float& v : kf) v = normal(rng);
+          for (float& v : vf) v = normal(rng);
+          for (float& v : q) v = normal(rng);
+          std::vector<uint16_t> k16(kf.size()), v16(kf.size());
+          for (size_t i = 0; i < kf.size(); ++i) {
+            k16[i] = fp32_to_fp16(kf[i]);
+            v16[i] = fp32_to_fp16(vf[i]);
+          }
+          std::vector<int32_t> cells;
+          for (int32_t c = n_rows - 1; static_cast<int32_t>(cells.size()) < n_cells; --c)
+            cells.push_back(c);
+          AttentionRows rows;
+          rows.f16 = f16;
+          rows.k = f16 ? static_cast<const void*>(k16.data() + hd) : kf.data() + hd;
+          rows.v = f16 ? static_cast<const void*>(v16.data() + hd) : vf.data() + hd;
+          rows.row_stride = static_cast<size_t>(stride);
+          rows.cells = cells.data();
+          rows.n_cells = n_cells;
+          rows.head_dim = hd;
+          std::vector<float> scratch(static_cast<size_t>(n_cells)), ref(static_cast<size_t>(hd)),
+              got(ref.size());
+          const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+          attend_reference(rows, q.data(), scale, scratch.data(), ref.data());
+          attend(isa, rows, q.data(), scale, scratch.data(), got.data());
+          for (int32_t i = 0; i < hd; ++i) {
+            ASSERT_NEAR(got[static_cast<size_t>(i)], ref[static_cast<size_t>(i)], 2e-3)
+                << isa_name(isa) << (f16 ? " F16" : " F32") << " hd " << hd << " cells " << n_cells;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(ElementwiseKernels, RmsNormAndSwigluMatchTheScalarCode) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (Isa isa : {Isa::avx2, Isa::avx512, Isa::amx, Isa::neon}) {
+    if (!isa_supported(isa)) continue;
+    for (int64_t n : {1, 7, 8, 64, 257, 4096}) {
+      std::vector<float> x(static_cast<size_t>(n)), w(x.size()), up(x.size());
+      for (size_t i = 0; i < x.size(); ++i) {
+        x[i] = normal(rng);
+        w[i] = normal(rng);
+        up[i] = normal(rng);
+      }
+      x[0] = -95.0f;  // exp(-x) overflows in float: silu -> -0
+      std::vector<float> y_ref(x.size()), y(x.size());
+      rms_norm(Isa::scalar, x.data(), w.data(), 1e-5f, n, y_ref.data());
+      rms_norm(isa, x.data(), w.data(), 1e-5f, n, y.data());
+      for (size_t i = 0; i < x.size(); ++i)
+        ASSERT_NEAR(y[i], y_ref[i], 1e-6f * (1 + std::fabs(y_ref[i])));
+      std::vector<float> s_ref = x, s = x;
+      swiglu(Isa::scalar, s_ref.data(), up.data(), n);
+      swiglu(isa, s.data(), up.data(), n);
+      for (size_t i = 0; i < x.size(); ++i)
+        ASSERT_NEAR(s[i], s_ref[i], 1e-5f * (1 + std::fabs(s_ref[i]))) << "n " << n << " i " << i;
     }
   }
 }
