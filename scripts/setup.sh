@@ -3,6 +3,8 @@
 # default embedder's word vectors), then configures and builds the release preset.
 #   scripts/setup.sh            install + build (release)
 #   scripts/setup.sh --deps     install only
+#   scripts/setup.sh --arm64    install only what the ARM64 cross build needs (cross compiler,
+#                               qemu-user, GoogleTest sources); then run scripts/test-arm64.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +14,12 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libicu-dev
 )
+
+# The `arm64` preset (docs/kernels.md): kernels and their tests cross-compiled for aarch64 and
+# run under qemu-user; GoogleTest is built from libgtest-dev's sources for the target.
+if [ "${1:-}" = "--arm64" ]; then
+  APT_PACKAGES=(cmake ninja-build libgtest-dev g++-aarch64-linux-gnu qemu-user)
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -26,6 +34,10 @@ if ((${#missing[@]})); then
 fi
 
 [ "${1:-}" = "--deps" ] && exit 0
+if [ "${1:-}" = "--arm64" ]; then
+  echo "setup: ARM64 cross toolchain and qemu-user installed; run scripts/test-arm64.sh"
+  exit 0
+fi
 
 cmake --preset release
 cmake --build --preset release
