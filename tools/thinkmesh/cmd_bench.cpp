@@ -16,6 +16,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "bench_support/membw.h"
 #include "commands.h"
 #include "thinkmesh/context.h"
 #include "thinkmesh/error.h"
@@ -31,6 +32,8 @@ struct BenchArgs {
   std::string threads = "1,2";
   int32_t reps = 3;
   bool json = false;
+  bool membw = false;       // --membw: DRAM read bandwidth instead of models (bench_support)
+  int64_t size_mib = 2048;  // --size-mib: its buffer
 };
 
 std::vector<int32_t> parse_list(const std::string& text) {
@@ -73,6 +76,8 @@ double run_once(Context& ctx, int32_t n_vocab, int32_t n_tokens, bool prompt, st
 void run_bench(const BenchArgs& args) {
   const std::vector<int32_t> thread_counts = parse_list(args.threads);
   if (args.reps < 1) throw Error(ErrorKind::invalid_argument, "-r must be >= 1");
+  if (args.membw) return bench::run_membw_bench(thread_counts, args.size_mib, args.reps, args.json);
+  if (args.models.empty()) throw Error(ErrorKind::invalid_argument, "bench: -m is required");
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   if (!args.json) {
     fmt::print("| {:<28} | {:>8} | {:>10} | {:>7} | {:>6} | {:>20} |\n", "model", "type", "size",
@@ -133,7 +138,7 @@ void register_bench(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd =
       app.add_subcommand("bench", "Measure prompt processing (pp) and generation (tg) speed");
-  cmd->add_option("-m,--model", args->models, "GGUF model (repeatable)")->required();
+  cmd->add_option("-m,--model", args->models, "GGUF model (repeatable)");
   cmd->add_option("-p,--n-prompt", args->n_prompt,
                   "prompt tokens for the pp test (default 128; 0: skip)");
   cmd->add_option("-n,--n-gen", args->n_gen,
@@ -141,6 +146,8 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-t,--threads", args->threads, "comma-separated thread counts (default 1,2)");
   cmd->add_option("-r,--repetitions", args->reps, "timed repetitions (default 3)");
   cmd->add_flag("--json", args->json, "print one JSON array of results");
+  cmd->add_flag("--membw", args->membw, "measure DRAM read bandwidth (-r passes) instead");
+  cmd->add_option("--size-mib", args->size_mib, "--membw buffer in MiB (default 2048)");
   cmd->callback([args] { run_bench(*args); });
 }
 
