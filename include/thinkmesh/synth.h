@@ -56,6 +56,7 @@ struct SynthOptions {
   std::string vocab_from;     // default empty (synthetic vocab); else copy its tokenizer.* keys
   int32_t n_layer = 0;        // default 0 = the model's layer count
   int32_t n_ctx = 0;          // default 0 = the model's context length
+  int32_t n_vocab = 0;        // default 0 = the model's vocabulary size (synthetic vocab only)
   int32_t n_threads = 2;      // default 2 generating threads
 };
 

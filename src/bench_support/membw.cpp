@@ -4,6 +4,7 @@
 #include "bench_support/membw.h"
 
 #include <immintrin.h>
+#include <time.h>
 
 #include <algorithm>
 #include <barrier>
@@ -73,16 +74,23 @@ double median(std::vector<double> v) {
 }
 
 void print_header(std::FILE* out) {
-  fmt::print(out, "| {:>7} | {:>10} | {:>6} | {:>6} | {:>12} | {:>10} |\n", "threads", "buffer",
-             "kernel", "passes", "median GB/s", "best GB/s");
-  fmt::print(out, "| {:->7} | {:->10} | {:->6} | {:->6} | {:->12} | {:->10} |\n", "", "", "", "",
-             "", "");
+  fmt::print(out, "| {:>7} | {:>10} | {:>6} | {:>6} | {:>12} | {:>10} | {:>13} |\n", "threads",
+             "buffer", "kernel", "passes", "median GB/s", "best GB/s", "per CPU-s GB/s");
+  fmt::print(out, "| {:->7} | {:->10} | {:->6} | {:->6} | {:->12} | {:->10} | {:->13} |\n", "", "",
+             "", "", "", "", "");
 }
 
 void print_row(const BandwidthResult& r, std::FILE* out) {
-  fmt::print(out, "| {:>7} | {:>6} MiB | {:>6} | {:>6} | {:>12.2f} | {:>10.2f} |\n", r.threads,
-             r.bytes >> 20, name(r.kernel), r.pass_gbs.size(), r.median_gbs, r.best_gbs);
+  fmt::print(out, "| {:>7} | {:>6} MiB | {:>6} | {:>6} | {:>12.2f} | {:>10.2f} | {:>13.2f} |\n",
+             r.threads, r.bytes >> 20, name(r.kernel), r.pass_gbs.size(), r.median_gbs, r.best_gbs,
+             r.median_cpu_gbs);
   std::fflush(out);
+}
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 struct AlignedFree {
@@ -143,31 +151,35 @@ BandwidthResult measure_read_bandwidth(size_t bytes, int threads, int passes, Re
     throw Error(ErrorKind::io, fmt::format("membw: cannot allocate {} bytes", result.bytes));
   }
 
-  // Phases per pass: all threads meet (main notes the start), read, meet (main notes the end).
-  std::barrier sync(threads + 1);
+  // Per pass: all threads meet at a barrier, each notes its own start and end (wall clock and
+  // its CPU time), meet again. A pass lasts from the first start to the last end; the CPU-time
+  // figure uses the longest thread CPU time of the pass, which time slicing by other processes
+  // does not stretch.
+  std::barrier sync(threads);
+  const int total_passes = passes + 1;  // the first one untimed (warm-up)
+  struct Timing {
+    std::chrono::steady_clock::time_point start, end;
+    double cpu_seconds = 0;
+  };
+  std::vector<std::vector<Timing>> timings(static_cast<size_t>(threads),
+                                           std::vector<Timing>(static_cast<size_t>(total_passes)));
   std::vector<uint64_t> sums(static_cast<size_t>(threads));
   std::vector<std::thread> pool;
-  const int total_passes = passes + 1;  // the first one untimed (warm-up)
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
       uint8_t* mine = buffer.get() + static_cast<size_t>(t) * share;
       std::memset(mine, t + 1, share);  // first touch: pages local to this thread
-      sync.arrive_and_wait();
       for (int p = 0; p < total_passes; ++p) {
         sync.arrive_and_wait();
+        Timing& timing = timings[static_cast<size_t>(t)][static_cast<size_t>(p)];
+        const double cpu_start = thread_cpu_seconds();
+        timing.start = std::chrono::steady_clock::now();
         sums[static_cast<size_t>(t)] += read_sum(kernel, mine, share);
+        timing.end = std::chrono::steady_clock::now();
+        timing.cpu_seconds = thread_cpu_seconds() - cpu_start;
         sync.arrive_and_wait();
       }
     });
-  }
-  sync.arrive_and_wait();  // every share is written
-  for (int p = 0; p < total_passes; ++p) {
-    sync.arrive_and_wait();
-    const auto start = std::chrono::steady_clock::now();
-    sync.arrive_and_wait();
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (p > 0) result.pass_gbs.push_back(static_cast<double>(result.bytes) / seconds / 1e9);
   }
   for (auto& th : pool) th.join();
   // Keep the sums observable so the reads cannot be optimised away.
@@ -175,6 +187,20 @@ BandwidthResult measure_read_bandwidth(size_t bytes, int threads, int passes, Re
   for (const uint64_t s : sums) total += s;
   volatile uint64_t sink = total;
   (void)sink;
+  for (size_t p = 1; p < static_cast<size_t>(total_passes); ++p) {
+    auto start = timings[0][p].start, end = timings[0][p].end;
+    double cpu = 0;
+    for (const auto& per_thread : timings) {
+      start = std::min(start, per_thread[p].start);
+      end = std::max(end, per_thread[p].end);
+      cpu = std::max(cpu, per_thread[p].cpu_seconds);
+    }
+    const double seconds = std::chrono::duration<double>(end - start).count();
+    result.pass_gbs.push_back(static_cast<double>(result.bytes) / seconds / 1e9);
+    result.pass_cpu_gbs.push_back(static_cast<double>(result.bytes) / (cpu > 0 ? cpu : seconds) /
+                                  1e9);
+  }
+  result.median_cpu_gbs = median(result.pass_cpu_gbs);
   result.median_gbs = median(result.pass_gbs);
   result.best_gbs = *std::max_element(result.pass_gbs.begin(), result.pass_gbs.end());
   return result;
@@ -199,7 +225,9 @@ std::string bandwidth_json(const std::vector<BandwidthResult>& results) {
                     {"passes", r.pass_gbs.size()},
                     {"median_gbs", r.median_gbs},
                     {"best_gbs", r.best_gbs},
-                    {"pass_gbs", r.pass_gbs}});
+                    {"median_cpu_gbs", r.median_cpu_gbs},
+                    {"pass_gbs", r.pass_gbs},
+                    {"pass_cpu_gbs", r.pass_cpu_gbs}});
   }
   return rows.dump(2);
 }

@@ -28,21 +28,29 @@ struct BandwidthResult {
   int threads = 0;   // reading threads, each over its own share of the buffer
   size_t bytes = 0;  // buffer size
   ReadKernel kernel = ReadKernel::scalar;
-  std::vector<double> pass_gbs;  // per timed pass: bytes / seconds / 1e9
+  std::vector<double> pass_gbs;  // per timed pass: bytes / seconds / 1e9, wall clock from the
+                                 // first thread's start to the last one's end
   double median_gbs = 0;
   double best_gbs = 0;
+  // Per pass: bytes / (the longest thread CPU time of the pass) / 1e9. On a machine shared with
+  // other processes the wall-clock figures include time the threads sat descheduled; this one
+  // does not (it still shares the memory bus).
+  std::vector<double> pass_cpu_gbs;
+  double median_cpu_gbs = 0;
 };
 
 // Allocates `bytes` (rounded down to 64 × threads; each thread writes its own share first, so
 // its pages are local), runs one untimed pass, then `passes` timed passes in which all threads
-// start together; a pass lasts until the slowest thread is done. Error(invalid_argument) for
-// threads < 1, passes < 1 or fewer than 4 KiB per thread; Error(io) when the allocation fails.
+// start together; a pass lasts from the first thread's start to the last one's end.
+// Error(invalid_argument) for threads < 1, passes < 1 or fewer than 4 KiB per thread; Error(io)
+// when the allocation fails.
 BandwidthResult measure_read_bandwidth(size_t bytes, int threads, int passes,
                                        ReadKernel kernel = best_read_kernel());
 // The median GB/s of measure_read_bandwidth.
 double read_bandwidth_gbs(size_t bytes, int threads, int passes);
 
-// A markdown table (threads, buffer, kernel, median and best GB/s), one row per result.
+// A markdown table (threads, buffer, kernel, passes, median and best GB/s, median per CPU
+// second), one row per result.
 void print_bandwidth_table(const std::vector<BandwidthResult>& results, std::FILE* out = stdout);
 // The same as a JSON array.
 std::string bandwidth_json(const std::vector<BandwidthResult>& results);

@@ -195,9 +195,16 @@ SynthSummary synthesize(const SynthOptions& o) {
 
   std::vector<gguf::KeyValue> vocab;
   if (!o.vocab_from.empty()) {
+    if (o.n_vocab > 0) {
+      throw Error(ErrorKind::invalid_argument,
+                  "synth: --vocab-size and --vocab-from exclude each other (the copied "
+                  "vocabulary has its own size)");
+    }
     vocab = vocab_keys_from(gguf::File::open(o.vocab_from));
   } else {
-    vocab = bert ? synthetic_wordpiece_vocab(s.n_vocab) : synthetic_spm_vocab(s.n_vocab);
+    const int32_t size = o.n_vocab > 0 ? o.n_vocab : s.n_vocab;
+    check_range("--vocab-size", size, 512, 1 << 22);
+    vocab = bert ? synthetic_wordpiece_vocab(size) : synthetic_spm_vocab(size);
   }
   const int32_t n_vocab = vocab_size(vocab);
 

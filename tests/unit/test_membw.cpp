@@ -34,6 +34,8 @@ TEST(Membw, SmallMeasurementGivesOneFigurePerPass) {
   EXPECT_EQ(r.bytes, size_t{8} << 20);
   ASSERT_EQ(r.pass_gbs.size(), 3u);
   for (const double v : r.pass_gbs) EXPECT_TRUE(std::isfinite(v) && v > 0);
+  ASSERT_EQ(r.pass_cpu_gbs.size(), 3u);
+  for (const double v : r.pass_cpu_gbs) EXPECT_TRUE(std::isfinite(v) && v > 0);
   EXPECT_LE(r.median_gbs, r.best_gbs);
   EXPECT_NE(bandwidth_json({r}).find("\"median_gbs\""), std::string::npos);
 }

@@ -2,7 +2,7 @@
 // weights (src/synth, docs/synth.md).
 //
 //   thinkmesh synth --like qwen2.5-0.5b --type Q8_0 -o /tmp/qwen.gguf [--seed N]
-//       [--vocab-from FILE.gguf] [--layers N] [--ctx N] [-t 2]
+//       [--vocab-from FILE.gguf | --vocab-size N] [--layers N] [--ctx N] [-t 2]
 //   thinkmesh synth --list
 #include <memory>
 #include <string>
@@ -66,6 +66,8 @@ void register_synth(CLI::App& app) {
                   "copy every tokenizer.* key from this GGUF (default: a synthetic vocabulary)");
   cmd->add_option("--layers", o.n_layer, "layer count (default: the model's)");
   cmd->add_option("--ctx", o.n_ctx, "context_length written (default: the model's)");
+  cmd->add_option("--vocab-size", o.n_vocab,
+                  "synthetic vocabulary size (default: the model's; small ones for tests)");
   cmd->add_option("-t,--threads", o.n_threads, "generating threads (default 2)");
   cmd->add_flag("--list", args->list, "print the table of model shapes and exit");
   cmd->callback([args] { run_synth(*args); });
