@@ -74,14 +74,14 @@ double median(std::vector<double> v) {
 }
 
 void print_header(std::FILE* out) {
-  fmt::print(out, "| {:>7} | {:>10} | {:>6} | {:>6} | {:>12} | {:>10} | {:>13} |\n", "threads",
+  fmt::print(out, "| {:>7} | {:>10} | {:>6} | {:>6} | {:>12} | {:>10} | {:>14} |\n", "threads",
              "buffer", "kernel", "passes", "median GB/s", "best GB/s", "per CPU-s GB/s");
-  fmt::print(out, "| {:->7} | {:->10} | {:->6} | {:->6} | {:->12} | {:->10} | {:->13} |\n", "", "",
+  fmt::print(out, "| {:->7} | {:->10} | {:->6} | {:->6} | {:->12} | {:->10} | {:->14} |\n", "", "",
              "", "", "", "", "");
 }
 
 void print_row(const BandwidthResult& r, std::FILE* out) {
-  fmt::print(out, "| {:>7} | {:>6} MiB | {:>6} | {:>6} | {:>12.2f} | {:>10.2f} | {:>13.2f} |\n",
+  fmt::print(out, "| {:>7} | {:>6} MiB | {:>6} | {:>6} | {:>12.2f} | {:>10.2f} | {:>14.2f} |\n",
              r.threads, r.bytes >> 20, name(r.kernel), r.pass_gbs.size(), r.median_gbs, r.best_gbs,
              r.median_cpu_gbs);
   std::fflush(out);
