@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -175,6 +176,13 @@ class Writer {
                   std::span<const uint8_t> data);
   void add_tensor(std::string name, TensorType type, std::vector<int64_t> ne,
                   std::vector<uint8_t> owned_data);
+  // Streams a tensor: `write` calls `fill(first_row, n_rows, out)` in row order, in chunks of
+  // about kFillChunkBytes, and `out` (n_rows × row_bytes(type, ne[0]) bytes) must receive rows
+  // [first_row, first_row + n_rows), a row being ne[0] values. Only one chunk is in memory at a
+  // time, so files larger than memory can be written. May be called again by a later write.
+  using RowFiller = std::function<void(int64_t first_row, int64_t n_rows, std::span<uint8_t> out)>;
+  static constexpr uint64_t kFillChunkBytes = uint64_t{16} << 20;
+  void add_tensor(std::string name, TensorType type, std::vector<int64_t> ne, RowFiller fill);
 
   // Writes to `path` atomically (a temporary file renamed on success). Throws Error(io).
   void write(const std::string& path) const;
@@ -186,7 +194,9 @@ class Writer {
     TensorInfo info;
     std::span<const uint8_t> view;
     std::shared_ptr<std::vector<uint8_t>> owned;
+    RowFiller fill;  // set for streamed tensors (then `view` is empty)
   };
+  TensorInfo checked_info(std::string name, TensorType type, std::vector<int64_t> ne) const;
   template <class Sink>
   void serialise(Sink& sink) const;
   uint32_t version_;

@@ -211,8 +211,7 @@ void Writer::remove(std::string_view key) {
   if (key == kAlignmentKey) alignment_ = kDefaultAlignment;
 }
 
-void Writer::add_tensor(std::string name, TensorType type, std::vector<int64_t> ne,
-                        std::span<const uint8_t> data) {
+TensorInfo Writer::checked_info(std::string name, TensorType type, std::vector<int64_t> ne) const {
   for (const auto& t : tensors_) {
     if (t.info.name == name) invalid("duplicate tensor name '" + name + "'");
   }
@@ -228,11 +227,24 @@ void Writer::add_tensor(std::string name, TensorType type, std::vector<int64_t> 
   if (__builtin_mul_overflow(row, static_cast<uint64_t>(n_rows), &info.nbytes)) {
     invalid("tensor '" + info.name + "' byte size overflows 64 bits");
   }
+  return info;
+}
+
+void Writer::add_tensor(std::string name, TensorType type, std::vector<int64_t> ne,
+                        std::span<const uint8_t> data) {
+  TensorInfo info = checked_info(std::move(name), type, std::move(ne));
   if (data.size() != info.nbytes) {
     invalid("tensor '" + info.name + "' needs " + std::to_string(info.nbytes) + " bytes, got " +
             std::to_string(data.size()));
   }
-  tensors_.push_back({std::move(info), data, nullptr});
+  tensors_.push_back({std::move(info), data, nullptr, nullptr});
+}
+
+void Writer::add_tensor(std::string name, TensorType type, std::vector<int64_t> ne,
+                        RowFiller fill) {
+  if (!fill) invalid("tensor '" + name + "' has no row filler");
+  TensorInfo info = checked_info(std::move(name), type, std::move(ne));
+  tensors_.push_back({std::move(info), {}, nullptr, std::move(fill)});
 }
 
 void Writer::add_tensor(std::string name, TensorType type, std::vector<int64_t> ne,
@@ -276,8 +288,22 @@ void Writer::serialise(Sink& sink) const {
 
   if (tensors_.empty()) return;
   pad_to(sink, alignment_);
+  std::vector<uint8_t> chunk;  // streamed tensors: one chunk of rows at a time
   for (const auto& t : tensors_) {
-    sink.write(t.view.data(), t.view.size());
+    if (t.fill) {
+      const int64_t n_rows = t.info.n_rows();
+      const uint64_t row = row_bytes(t.info.type, t.info.ne[0]);
+      const int64_t rows_per_chunk =
+          static_cast<int64_t>(std::max<uint64_t>(1, kFillChunkBytes / std::max<uint64_t>(row, 1)));
+      for (int64_t first = 0; first < n_rows; first += rows_per_chunk) {
+        const int64_t n = std::min(rows_per_chunk, n_rows - first);
+        chunk.resize(static_cast<size_t>(n) * row);
+        t.fill(first, n, std::span<uint8_t>(chunk));
+        sink.write(chunk.data(), chunk.size());
+      }
+    } else {
+      sink.write(t.view.data(), t.view.size());
+    }
     pad_to(sink, alignment_);  // the data section starts aligned, so this pads nbytes
   }
 }

@@ -16,6 +16,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "bench_support/membw.h"
 #include "commands.h"
 #include "kernels/isa.h"
 #include "model/weights.h"
@@ -35,6 +36,8 @@ struct BenchArgs {
   bool json = false;
   std::string isa;           // comma-separated kernel levels; empty: the active one
   double bandwidth_gbs = 0;  // > 0: tg rows also show decode as a fraction of this bandwidth
+  bool membw = false;       // --membw: DRAM read bandwidth instead of models (bench_support)
+  int64_t size_mib = 2048;  // --size-mib: its buffer
 };
 
 std::vector<kernels::Isa> parse_isas(const std::string& text) {
@@ -113,6 +116,8 @@ void run_bench(const BenchArgs& args) {
   const std::vector<int32_t> thread_counts = parse_list(args.threads);
   const std::vector<kernels::Isa> isas = parse_isas(args.isa);
   if (args.reps < 1) throw Error(ErrorKind::invalid_argument, "-r must be >= 1");
+  if (args.membw) return bench::run_membw_bench(thread_counts, args.size_mib, args.reps, args.json);
+  if (args.models.empty()) throw Error(ErrorKind::invalid_argument, "bench: -m is required");
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   if (!args.json) {
     fmt::print("| {:<28} | {:>8} | {:>10} | {:>6} | {:>7} | {:>6} | {:>20} | {:>10} |{}\n", "model",
@@ -200,7 +205,7 @@ void register_bench(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd =
       app.add_subcommand("bench", "Measure prompt processing (pp) and generation (tg) speed");
-  cmd->add_option("-m,--model", args->models, "GGUF model (repeatable)")->required();
+  cmd->add_option("-m,--model", args->models, "GGUF model (repeatable)");
   cmd->add_option("-p,--n-prompt", args->n_prompt,
                   "prompt tokens for the pp test (default 128; 0: skip)");
   cmd->add_option("-n,--n-gen", args->n_gen,
@@ -214,6 +219,8 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--bandwidth", args->bandwidth_gbs,
                   "memory bandwidth in GB/s (from bench --membw): tg rows show decode speed as a "
                   "fraction of it (streamed weight bytes per token x tokens/s / bandwidth)");
+  cmd->add_flag("--membw", args->membw, "measure DRAM read bandwidth (-r passes) instead");
+  cmd->add_option("--size-mib", args->size_mib, "--membw buffer in MiB (default 2048)");
   cmd->callback([args] { run_bench(*args); });
 }
 
