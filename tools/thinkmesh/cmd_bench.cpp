@@ -16,6 +16,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "bench_embed_cmd.h"
 #include "commands.h"
 #include "thinkmesh/context.h"
 #include "thinkmesh/error.h"
@@ -141,7 +142,13 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-t,--threads", args->threads, "comma-separated thread counts (default 1,2)");
   cmd->add_option("-r,--repetitions", args->reps, "timed repetitions (default 3)");
   cmd->add_flag("--json", args->json, "print one JSON array of results");
-  cmd->callback([args] { run_bench(*args); });
+  auto embed = std::make_shared<EmbedBenchArgs>();  // --embed: bench_embed_cmd.cpp
+  add_embed_bench_options(*cmd, *embed);
+  cmd->callback([args, embed] {
+    if (embed->enabled)
+      return run_embed_bench(args->models, args->threads, args->reps, args->json, *embed);
+    run_bench(*args);
+  });
 }
 
 }  // namespace thinkmesh::cli
