@@ -20,8 +20,8 @@ struct EmbedBenchArgs {
 // Adds --embed, --batch, --texts and --words to the bench subcommand.
 void add_embed_bench_options(CLI::App& cmd, EmbedBenchArgs& args);
 
-// Texts/s of each model for each thread count and batch size: `reps` timed runs after one
-// warm-up, each repeating the call for at least 0.2 s; mean ± sd as a table or JSON.
+// Texts/s of each model for each thread count and batch size: `reps` timed runs after a
+// one-batch warm-up, each repeating the call for at least 0.2 s; mean ± sd as a table or JSON.
 void run_embed_bench(const std::vector<std::string>& models, const std::string& threads,
                      int32_t reps, bool json, const EmbedBenchArgs& args);
 
