@@ -9,47 +9,12 @@
 namespace thinkmesh::encoder {
 namespace {
 
+using model::shape_text;
+using model::tensor;
 using model::TensorView;
-
-std::string shape_text(const std::vector<int64_t>& ne) {
-  std::string s = "[";
-  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
-  return s + "]";
-}
 
 [[noreturn]] void fail(const gguf::File& f, const std::string& what) {
   throw Error(ErrorKind::invalid_file, fmt::format("{}: bert model: {}", f.path(), what));
-}
-
-const gguf::TensorInfo& require_tensor(const gguf::File& f, const std::string& name,
-                                       const std::string& expected) {
-  const gguf::TensorInfo* t = f.find_tensor(name);
-  if (t == nullptr)
-    fail(f, fmt::format("tensor '{}' is missing (expected shape {})", name, expected));
-  return *t;
-}
-
-TensorView view(const gguf::File& f, const gguf::TensorInfo& t, int64_t cols, int64_t rows) {
-  TensorView v;
-  v.data = f.tensor_data(t).data();
-  v.type = t.type;
-  v.cols = cols;
-  v.rows = rows;
-  v.row_bytes = row_bytes(t.type, cols);
-  v.name = t.name;
-  return v;
-}
-
-// The tensor `name` with shape `ne` (GGML order; trailing 1s in the file are ignored).
-TensorView tensor(const gguf::File& f, const std::string& name, std::vector<int64_t> ne) {
-  const gguf::TensorInfo& t = require_tensor(f, name, shape_text(ne));
-  std::vector<int64_t> actual = t.ne;
-  while (actual.size() > ne.size() && actual.back() == 1) actual.pop_back();
-  if (actual != ne) {
-    fail(f, fmt::format("tensor '{}' has shape {}, expected {}", name, shape_text(t.ne),
-                        shape_text(ne)));
-  }
-  return view(f, t, ne[0], ne.size() > 1 ? ne[1] : 1);
 }
 
 // A [D] vector (norm weight or bias): F32, as llama.cpp's converter writes them.
@@ -75,19 +40,21 @@ TensorView matrix(const gguf::File& f, const std::string& name, int64_t cols, in
 
 // A table read row by row (embeddings): [cols, any rows], dequantizable.
 TensorView table(const gguf::File& f, const std::string& name, int64_t cols) {
-  const gguf::TensorInfo& t = require_tensor(f, name, fmt::format("[{}, rows]", cols));
-  std::vector<int64_t> actual = t.ne;
+  const gguf::TensorInfo* t = f.find_tensor(name);
+  if (t == nullptr)
+    fail(f, fmt::format("tensor '{}' is missing (expected shape [{}, rows])", name, cols));
+  std::vector<int64_t> actual = t->ne;
   while (actual.size() > 2 && actual.back() == 1) actual.pop_back();
   if (actual.size() != 2 || actual[0] != cols || actual[1] < 1) {
-    fail(f, fmt::format("tensor '{}' has shape {}, expected [{}, rows]", name, shape_text(t.ne),
+    fail(f, fmt::format("tensor '{}' has shape {}, expected [{}, rows]", name, shape_text(t->ne),
                         cols));
   }
-  if (!traits(t.type).can_dequantize) {
+  if (!traits(t->type).can_dequantize) {
     throw Error(ErrorKind::unsupported, fmt::format("{}: tensor '{}' has type {}, which cannot be "
                                                     "read as F32",
-                                                    f.path(), name, thinkmesh::name(t.type)));
+                                                    f.path(), name, thinkmesh::name(t->type)));
   }
-  return view(f, t, cols, actual[1]);
+  return tensor(f, name, actual);
 }
 
 int32_t positive(const gguf::File& f, const std::string& key) {
