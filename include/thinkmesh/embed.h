@@ -7,8 +7,10 @@
 //
 // `Embedder::open` picks the implementation from the GGUF file's `general.architecture`:
 //   "wordvec"  static word-vector table (weighted mean of word vectors; docs/embeddings.md)
+//   "bert"     BERT-family encoder, once thinkmesh::register_bert_embedder() (thinkmesh/encoder.h,
+//              library thinkmesh_encoder) has run
 //   others     looked up in the embedder registry (src/embed/embedder_registry.h), where
-//              encoder models such as "bert" register; unknown ones throw Error(unsupported).
+//              encoder models register; unknown ones throw Error(unsupported).
 #pragma once
 
 #include <cstdint>
@@ -44,11 +46,17 @@ struct EmbedOptions {
 
 // What happened to one input text.
 struct EmbeddingRowInfo {
-  int32_t n_tokens = 0;      // tokens (wordvec: known words) that went into the vector
-  int32_t n_unknown = 0;     // words/tokens the model had no vector for (ignored)
-  bool empty = false;        // the text held no word or token at all: the row is all zeros
-  bool all_unknown = false;  // it held words, none known: the row is all zeros
-  bool truncated = false;    // tokens beyond the model's positions were dropped
+  int32_t n_tokens = 0;   // tokens (wordvec: known words) that went into the vector; encoders
+                          // count [CLS] and [SEP]
+  int32_t n_unknown = 0;  // words the model had no vector for (wordvec: ignored), or [UNK]
+                          // tokens (encoders: embedded like any token)
+  // The text held no word or token at all. wordvec: the row is all zeros; encoders: the row is
+  // the embedding of [CLS] [SEP] alone.
+  bool empty = false;
+  // It held words, none known. wordvec: the row is all zeros; encoders: every text token is
+  // [UNK] and the row is the encoder's vector of those [UNK] tokens.
+  bool all_unknown = false;
+  bool truncated = false;  // tokens beyond the model's positions were dropped (encoders)
 };
 
 // n_rows × dim floats, row-major: row i is the embedding of input i.
@@ -70,8 +78,8 @@ class Embedder {
 
   // Opens a GGUF embedding model (see the header comment for the dispatch). Throws
   // Error(not_found/io) when the file cannot be read, Error(invalid_file) when it is malformed,
-  // Error(unsupported) for architectures no embedder handles ("BERT embeddings are not built
-  // yet" until the encoder registers) and Error(invalid_argument) for options the model cannot
+  // Error(unsupported) for architectures no embedder handles (a "bert" file before
+  // register_bert_embedder() says so) and Error(invalid_argument) for options the model cannot
   // honour (e.g. cls pooling on word vectors).
   static std::unique_ptr<Embedder> open(const std::string& path, const EmbedOptions& options = {});
 

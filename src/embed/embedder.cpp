@@ -47,8 +47,10 @@ std::unique_ptr<Embedder> Embedder::open(const std::string& path, const EmbedOpt
   }
   if (architecture == "bert" || architecture == "nomic-bert" || architecture == "jina-bert-v2") {
     throw Error(ErrorKind::unsupported,
-                fmt::format("{}: architecture '{}': BERT embeddings are not built yet", path,
-                            architecture));
+                fmt::format("{}: architecture '{}': no BERT embedder is registered (the program "
+                            "must link thinkmesh_encoder and call "
+                            "thinkmesh::register_bert_embedder() first)",
+                            path, architecture));
   }
   std::string known;
   for (const auto& name : embed::registered_architectures()) {

@@ -34,29 +34,14 @@ std::string architecture_names() {
   return out;
 }
 
-}  // namespace model
-
-struct Model::Impl {
-  model::Weights weights;
-  ModelInfo info;
-  std::unique_ptr<Tokenizer> tokenizer;
-  std::string tokenizer_error;  // why there is no tokenizer (an unsupported family), if so
-  std::string chat_template;
-};
-
-namespace {
-
-using model::TensorView;
-
 std::string shape_text(const std::vector<int64_t>& ne) {
   std::string s = "[";
   for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
   return s + "]";
 }
 
-// The tensor `name` with shape `ne` (GGML order); a missing optional tensor gives an empty view.
 TensorView tensor(const gguf::File& file, const std::string& name, std::vector<int64_t> ne,
-                  bool optional = false) {
+                  bool optional) {
   const gguf::TensorInfo* t = file.find_tensor(name);
   if (t == nullptr) {
     if (optional) return {};
@@ -80,6 +65,21 @@ TensorView tensor(const gguf::File& file, const std::string& name, std::vector<i
   v.name = name;
   return v;
 }
+
+}  // namespace model
+
+struct Model::Impl {
+  model::Weights weights;
+  ModelInfo info;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::string tokenizer_error;  // why there is no tokenizer (an unsupported family), if so
+  std::string chat_template;
+};
+
+namespace {
+
+using model::tensor;
+using model::TensorView;
 
 int32_t get_i32(const gguf::File& f, const std::string& key) {
   const int64_t v = f.get_int(key);

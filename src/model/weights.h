@@ -49,6 +49,14 @@ struct Weights {
   std::vector<LayerWeights> layers;
 };
 
+// "[a, b]" for error messages.
+std::string shape_text(const std::vector<int64_t>& ne);
+// The tensor `name` of `file` with shape `ne` (GGML order; trailing 1s in the file ignored),
+// viewed in place. Throws Error(invalid_file) naming the file, the tensor, its shape and the
+// expected one; a missing `optional` tensor gives an empty view.
+TensorView tensor(const gguf::File& file, const std::string& name, std::vector<int64_t> ne,
+                  bool optional = false);
+
 // Registered architectures (arch/llama.cpp, arch/qwen2.cpp).
 const Architecture* find_architecture(const std::string& name);
 std::string architecture_names();

@@ -16,6 +16,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "bench_embed_cmd.h"
 #include "bench_support/membw.h"
 #include "commands.h"
 #include "kernels/isa.h"
@@ -221,7 +222,13 @@ void register_bench(CLI::App& app) {
                   "fraction of it (streamed weight bytes per token x tokens/s / bandwidth)");
   cmd->add_flag("--membw", args->membw, "measure DRAM read bandwidth (-r passes) instead");
   cmd->add_option("--size-mib", args->size_mib, "--membw buffer in MiB (default 2048)");
-  cmd->callback([args] { run_bench(*args); });
+  auto embed = std::make_shared<EmbedBenchArgs>();  // --embed: bench_embed_cmd.cpp
+  add_embed_bench_options(*cmd, *embed);
+  cmd->callback([args, embed] {
+    if (embed->enabled)
+      return run_embed_bench(args->models, args->threads, args->reps, args->json, *embed);
+    run_bench(*args);
+  });
 }
 
 }  // namespace thinkmesh::cli

@@ -1,5 +1,5 @@
 // `thinkmesh embed` and `thinkmesh similarity`: sentence embeddings from a GGUF embedding model
-// (a wordvec table, or an encoder once one registers; see include/thinkmesh/embed.h).
+// (a wordvec table or a BERT-family encoder; see include/thinkmesh/embed.h).
 //
 //   thinkmesh embed "cook rice" "make rice"            a summary line per text
 //   thinkmesh embed -m model.gguf --json --file in.txt  one JSON array of float arrays
@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "thinkmesh/embed.h"
+#include "thinkmesh/encoder.h"
 #include "thinkmesh/error.h"
 
 namespace thinkmesh::cli {
@@ -70,21 +71,25 @@ std::string preview(const std::string& text) {
   return out;
 }
 
-// Why a row is all zeros (stderr), so a script reading --json on stdout still sees the
-// problem.
-void warn_zero_rows(const EmbeddingMatrix& m) {
+// What happened to unusual texts (stderr), so a script reading --json on stdout still sees
+// the problem. Word vectors give such texts the zero vector; encoders embed them anyway.
+void warn_rows(const Embedder& embedder, const EmbeddingMatrix& m) {
+  const bool zeros = embedder.architecture() == "wordvec";
   for (int64_t i = 0; i < m.n_rows; ++i) {
     const auto& info = m.rows[static_cast<size_t>(i)];
     if (info.empty) {
-      fmt::print(stderr, "thinkmesh: warning: text {} has no words; its vector is all zeros\n", i);
+      fmt::print(stderr, "thinkmesh: warning: text {} has no words; {}\n", i,
+                 zeros ? "its vector is all zeros" : "embedded as [CLS] [SEP] alone");
     } else if (info.all_unknown) {
-      fmt::print(stderr,
-                 "thinkmesh: warning: text {}: none of its {} word(s) is in the vocabulary; its "
-                 "vector is all zeros\n",
-                 i, info.n_unknown);
+      fmt::print(stderr, "thinkmesh: warning: text {}: none of its {} {} is in the vocabulary{}\n",
+                 i, info.n_unknown, zeros ? "word(s)" : "token(s)",
+                 zeros ? "; its vector is all zeros" : " (all [UNK])");
     }
     if (info.truncated) {
-      fmt::print(stderr, "thinkmesh: warning: text {} was truncated to the model's positions\n", i);
+      fmt::print(stderr,
+                 "thinkmesh: warning: text {} was truncated to the model's positions ({} "
+                 "tokens kept)\n",
+                 i, info.n_tokens);
     }
   }
 }
@@ -94,6 +99,8 @@ struct EmbedArgs {
   std::string file;
   std::vector<std::string> texts;
   std::string pooling = "default";
+  int32_t threads = 0;
+  bool no_truncate = false;
   bool json = false;
 };
 
@@ -107,9 +114,11 @@ void run_embed(const EmbedArgs& args) {
   const std::vector<std::string> texts = args.file.empty() ? args.texts : read_lines(args.file);
   EmbedOptions options;
   options.pooling = parse_pooling(args.pooling);
+  options.n_threads = args.threads;
+  options.truncate = !args.no_truncate;
   const auto embedder = Embedder::open(resolve_model(args.model), options);
   const EmbeddingMatrix m = embedder->embed(texts);
-  warn_zero_rows(m);
+  warn_rows(*embedder, m);
 
   if (args.json) {
     std::string out = "[";
@@ -132,12 +141,12 @@ void run_embed(const EmbedArgs& args) {
     for (size_t j = 0; j < std::min<size_t>(4, row.size()); ++j) {
       head += fmt::format("{}{:.4f}", j ? ", " : "", row[j]);
     }
-    fmt::print("[{}] dims={} norm={:.4f} tokens={} unknown={}{} [{}, ...]  \"{}\"\n", i, m.dim,
+    fmt::print("[{}] dims={} norm={:.4f} tokens={} unknown={}{}{} [{}, ...]  \"{}\"\n", i, m.dim,
                std::sqrt(norm2), info.n_tokens, info.n_unknown,
                info.empty         ? " (empty)"
                : info.all_unknown ? " (all unknown)"
                                   : "",
-               head, preview(texts[static_cast<size_t>(i)]));
+               info.truncated ? " (truncated)" : "", head, preview(texts[static_cast<size_t>(i)]));
   }
 }
 
@@ -154,13 +163,14 @@ void run_similarity(const SimilarityArgs& args) {
   const auto embedder = Embedder::open(resolve_model(args.model), options);
   const std::vector<std::string> texts = {args.a, args.b};
   const EmbeddingMatrix m = embedder->embed(texts);
-  warn_zero_rows(m);
+  warn_rows(*embedder, m);
   fmt::print("{:.6f}\n", cosine(m.row(0), m.row(1)));
 }
 
 }  // namespace
 
 void register_embed(CLI::App& app) {
+  register_bert_embedder();  // "bert" GGUFs (thinkmesh/encoder.h)
   auto args = std::make_shared<EmbedArgs>();
   CLI::App* cmd = app.add_subcommand("embed", "Sentence embeddings of texts (one vector per text)");
   cmd->add_option("-m,--model", args->model,
@@ -169,6 +179,9 @@ void register_embed(CLI::App& app) {
   cmd->add_option("text", args->texts, "the texts to embed");
   cmd->add_option("--pooling", args->pooling, "mean, cls or default (the model's own)")
       ->check(CLI::IsMember({"mean", "cls", "default"}));
+  cmd->add_option("-t,--threads", args->threads, "threads for encoder models (default: all cores)");
+  cmd->add_flag("--no-truncate", args->no_truncate,
+                "fail on a text longer than an encoder's positions instead of cutting it");
   cmd->add_flag("--json", args->json,
                 "print one JSON array holding one array of floats per text, in input order");
   cmd->callback([args] { run_embed(*args); });
