@@ -2,8 +2,8 @@
 #include <cstdio>
 #include <exception>
 
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <CLI/CLI.hpp>
 
 #include "commands.h"
 #include "thinkmesh/error.h"
@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   thinkmesh::cli::register_chat(app);
   thinkmesh::cli::register_embed(app);
   thinkmesh::cli::register_convert_wordvec(app);
+  thinkmesh::cli::register_quantize(app);
+  thinkmesh::cli::register_calibrate(app);
 
   try {
     app.parse(argc, argv);
