@@ -50,7 +50,10 @@ RunResult run(const std::string& args) {
 }
 
 std::string q(const fs::path& p) {
-  return "'" + p.string() + "'";
+  std::string quoted = "'";
+  quoted += p.string();
+  quoted += '\'';
+  return quoted;
 }
 
 class QuantizeCli : public ::testing::Test {
@@ -109,7 +112,7 @@ std::vector<TokenId> generate(const fs::path& model_path, int n) {
   const auto model = Model::load(model_path.string());
   ContextOptions co;
   co.n_ctx = 64;
-  co.n_threads = 2;
+  co.n_threads = 1;
   Context ctx(model, co);
   std::vector<TokenId> out;
   TokenId tok = *model->tokenizer().bos();
@@ -202,8 +205,9 @@ TEST_F(QuantizeCli, CalibrateThenQuantizeWithImatrix) {
   THINKMESH_REQUIRE_FIXTURE(kStories);
   THINKMESH_REQUIRE_FIXTURE("eval/stories.txt");
   const fs::path im = dir_ / "imatrix.dat", out = dir_ / "q4-imatrix.gguf";
-  auto r = run("calibrate -m " + q(test::fixture(kStories)) + " -f " +
-               q(test::fixture("eval/stories.txt")) + " -o " + q(im) + " --ctx 128 --chunks 8");
+  auto r =
+      run("calibrate -m " + q(test::fixture(kStories)) + " -f " +
+          q(test::fixture("eval/stories.txt")) + " -o " + q(im) + " --ctx 128 --chunks 8 -t 1");
   ASSERT_EQ(r.status, 0) << r.output;
   const auto bytes = test::read_file(im);
   const auto matrix = ImportanceMatrix::read(im.string());
