@@ -3,6 +3,8 @@
 // writing, and the collector that llama-imatrix's collect_imatrix corresponds to.
 #include "thinkmesh/imatrix.h"
 
+#include <unistd.h>
+
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -160,7 +162,7 @@ std::vector<uint8_t> ImportanceMatrix::to_bytes() const {
 
 void ImportanceMatrix::write(const std::string& path) const {
   const std::vector<uint8_t> bytes = to_bytes();
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) throw Error(ErrorKind::io, tmp + ": cannot create");
