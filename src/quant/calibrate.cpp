@@ -13,10 +13,12 @@ namespace thinkmesh {
 CalibrateResult calibrate(std::shared_ptr<const Model> model, std::string_view text,
                           const CalibrateOptions& options, const std::string& dataset) {
   const Tokenizer& tokenizer = model->tokenizer();
-  if (options.n_ctx < 16 || options.n_ctx > model->info().n_ctx_train)
-    throw Error(ErrorKind::invalid_argument,
-                "--ctx " + std::to_string(options.n_ctx) + " (must be 16.." +
-                    std::to_string(model->info().n_ctx_train) + ", the training context)");
+  // At least 16 tokens: the collector ignores smaller products, as llama-imatrix does.
+  const int32_t n_ctx_max = model->info().n_ctx_train > 0 ? model->info().n_ctx_train : 1 << 20;
+  if (options.n_ctx < 16 || options.n_ctx > n_ctx_max)
+    throw Error(ErrorKind::invalid_argument, "--ctx " + std::to_string(options.n_ctx) +
+                                                 " (must be 16.." + std::to_string(n_ctx_max) +
+                                                 ", the training context)");
   const std::vector<TokenId> tokens = tokenizer.tokenize(text);
   const auto n_ctx = static_cast<int64_t>(options.n_ctx);
   const int64_t n_chunk_max = static_cast<int64_t>(tokens.size()) / n_ctx;
