@@ -303,6 +303,10 @@ TEST_F(QuantizeCli, CalibrateErrors) {
           q(im));
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("cannot open"), std::string::npos) << r.output;
+  r = run("calibrate -m " + q(test::fixture(kStories)) + " -f " +
+          q(test::fixture("eval/stories.txt")) + " -o " + q(im) + " --ctx 8");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("--ctx 8 (must be 16..2048"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(im));
 }
 
