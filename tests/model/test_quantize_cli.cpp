@@ -293,6 +293,7 @@ TEST_F(QuantizeCli, RequantizingNeedsTheFlag) {
 
 TEST_F(QuantizeCli, CalibrateErrors) {
   THINKMESH_REQUIRE_FIXTURE(kStories);
+  THINKMESH_REQUIRE_FIXTURE("eval/stories.txt");
   const fs::path tiny_text = dir_ / "short.txt", im = dir_ / "im.dat";
   std::ofstream(tiny_text) << "Once upon a time.";
   auto r =
