@@ -16,5 +16,7 @@ void register_chat(CLI::App& app);      // cmd_chat.cpp
 void register_embed(CLI::App& app);     // cmd_embed.cpp (embed, similarity)
 void register_convert_wordvec(CLI::App& app);  // cmd_convert_wordvec.cpp
 void register_synth(CLI::App& app);     // cmd_synth.cpp
+void register_quantize(CLI::App& app);   // cmd_quantize.cpp
+void register_calibrate(CLI::App& app);  // cmd_calibrate.cpp
 
 }  // namespace thinkmesh::cli

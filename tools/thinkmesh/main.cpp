@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   thinkmesh::cli::register_embed(app);
   thinkmesh::cli::register_convert_wordvec(app);
   thinkmesh::cli::register_synth(app);
+  thinkmesh::cli::register_quantize(app);
+  thinkmesh::cli::register_calibrate(app);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,153 @@
+// `thinkmesh quantize`: write a GGUF model in another tensor type, with llama-quantize's
+// per-tensor mix (see docs/quantization.md).
+//
+//   thinkmesh quantize model-f16.gguf model-q4_k_m.gguf Q4_K_M [--imatrix imatrix.dat]
+//
+// Progress goes to stderr (a live line on a terminal), then a summary: sizes, the types
+// written, every fallback, and with --imatrix the importance-weighted error per tensor beside
+// round-to-nearest's.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+
+#include "commands.h"
+#include "thinkmesh/error.h"
+#include "thinkmesh/imatrix.h"
+#include "thinkmesh/quantize.h"
+
+namespace thinkmesh::cli {
+namespace {
+
+struct QuantizeArgs {
+  std::string input, output, type;
+  bool pure = false;
+  std::vector<std::string> tensor_types;
+  std::string imatrix;
+  int32_t threads = 2;
+  bool allow_requantize = false;
+};
+
+double mib(uint64_t bytes) {
+  return static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
+
+void print_imatrix_errors(const QuantizeReport& report) {
+  double ours = 0, rtn = 0;
+  int better = 0, measured = 0;
+  fmt::print(stderr, "importance-weighted error sum(imatrix*(w-q)^2), per tensor:\n");
+  fmt::print(stderr, "  {:<32} {:<6} {:>12} {:>12} {:>7}\n", "tensor", "type", "imatrix", "nearest",
+             "ratio");
+  for (const auto& t : report.tensors) {
+    if (t.weighted_error_rtn <= 0 && t.weighted_error <= 0) continue;
+    ++measured;
+    ours += t.weighted_error;
+    rtn += t.weighted_error_rtn;
+    if (t.weighted_error <= t.weighted_error_rtn) ++better;
+    fmt::print(stderr, "  {:<32} {:<6} {:>12.5g} {:>12.5g} {:>7.3f}\n", t.name, name(t.to),
+               t.weighted_error, t.weighted_error_rtn,
+               t.weighted_error_rtn > 0 ? t.weighted_error / t.weighted_error_rtn : 1.0);
+  }
+  if (measured > 0)
+    fmt::print(stderr, "  total {:.5g} vs {:.5g} (ratio {:.3f}); imatrix <= nearest in {}/{}\n",
+               ours, rtn, rtn > 0 ? ours / rtn : 1.0, better, measured);
+}
+
+void run_quantize(const QuantizeArgs& args) {
+  const auto ftype = parse_file_type(args.type);
+  if (!ftype)
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("unknown quantization type '{}' (types: {})", args.type,
+                            supported_file_types()));
+  if (args.threads < 1)
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("--threads {} (must be >= 1)", args.threads));
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(args.input, ec))
+    throw Error(ErrorKind::not_found, fmt::format("{}: input model not found", args.input));
+  QuantizeOptions opt;
+  opt.file_type = *ftype;
+  opt.pure = args.pure;
+  opt.n_threads = args.threads;
+  opt.allow_requantize = args.allow_requantize;
+  for (const auto& spec : args.tensor_types)
+    opt.overrides.push_back(parse_tensor_type_override(spec));
+  ImportanceMatrix imatrix;
+  if (!args.imatrix.empty()) {
+    imatrix = ImportanceMatrix::read(args.imatrix);
+    opt.imatrix = &imatrix;
+    fmt::print(stderr, "imatrix: {} entries from {}{}\n", imatrix.size(), args.imatrix,
+               imatrix.dataset.empty()
+                   ? ""
+                   : fmt::format(" (dataset {}, {} chunks)", imatrix.dataset, imatrix.last_call));
+  }
+  const bool tty = isatty(fileno(stderr)) != 0;
+  uint64_t done_in = 0, done_out = 0;
+  opt.on_tensor = [&](const TensorPlan& t, size_t i, size_t n) {
+    done_in += t.bytes_in;
+    done_out += t.bytes_out;
+    if (t.fallback)
+      fmt::print(stderr, "{}fallback: {}: {}\n", tty ? "\r\033[K" : "", t.name, t.note);
+    if (tty) {
+      fmt::print(stderr, "\r\033[K[{:>4}/{}] {:<32} {:>5} -> {:<5} {:8.2f} MiB -> {:8.2f} MiB", i,
+                 n, t.name, name(t.from), name(t.to), mib(done_in), mib(done_out));
+      if (i == n) fmt::print(stderr, "\n");
+    }
+  };
+  const QuantizeReport report = quantize_model(args.input, args.output, opt);
+
+  std::map<std::string, int> counts;
+  int quantized = 0;
+  for (const auto& t : report.tensors) {
+    ++counts[std::string(name(t.to))];
+    quantized += t.quantize;
+  }
+  std::string types;
+  for (const auto& [type, count] : counts)
+    types += fmt::format("{}{} {}", types.empty() ? "" : ", ", type, count);
+  fmt::print(stderr,
+             "quantize: {} -> {} ({}): {} of {} tensors converted, {:.2f} MiB -> {:.2f} MiB\n",
+             args.input, args.output, file_type_name(*ftype), quantized, report.tensors.size(),
+             mib(report.bytes_in), mib(report.bytes_out));
+  fmt::print(stderr, "types: {}\n", types);
+  if (report.n_fallback > 0) {
+    fmt::print(stderr, "{} of {} tensors needed a fallback type:\n", report.n_fallback,
+               report.tensors.size());
+    for (const auto& t : report.tensors)
+      if (t.fallback) fmt::print(stderr, "  {}: {}\n", t.name, t.note);
+  }
+  if (opt.imatrix) {
+    fmt::print(stderr, "imatrix used for {} tensors\n", report.n_imatrix);
+    print_imatrix_errors(report);
+  }
+}
+
+}  // namespace
+
+void register_quantize(CLI::App& app) {
+  auto args = std::make_shared<QuantizeArgs>();
+  CLI::App* cmd =
+      app.add_subcommand("quantize", "Write a model in another tensor type (llama-quantize mixes)");
+  cmd->add_option("input", args->input, "input GGUF model")->required();
+  cmd->add_option("output", args->output, "output GGUF (never the input)")->required();
+  cmd->add_option("type", args->type,
+                  "Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K_S, Q4_K_M, Q5_K_S, "
+                  "Q5_K_M, Q6_K, F16, BF16 or F32")
+      ->required();
+  cmd->add_flag("--pure", args->pure, "every quantizable weight gets TYPE (no per-tensor mix)");
+  cmd->add_option("--tensor-type", args->tensor_types,
+                  "REGEX=TYPE: tensors whose name matches get TYPE (repeatable; first match wins)");
+  cmd->add_option("--imatrix", args->imatrix,
+                  "importance matrix (imatrix.dat) for weighted quantization");
+  cmd->add_option("-t,--threads", args->threads, "worker threads per tensor (default 2)");
+  cmd->add_flag("--allow-requantize", args->allow_requantize,
+                "accept already-quantized inputs (dequantized, then quantized again)");
+  cmd->callback([args] { run_quantize(*args); });
+}
+
+}  // namespace thinkmesh::cli
