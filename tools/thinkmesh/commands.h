@@ -15,5 +15,6 @@ void register_bench(CLI::App& app);     // cmd_bench.cpp
 void register_chat(CLI::App& app);      // cmd_chat.cpp
 void register_embed(CLI::App& app);     // cmd_embed.cpp (embed, similarity)
 void register_convert_wordvec(CLI::App& app);  // cmd_convert_wordvec.cpp
+void register_convert(CLI::App& app);          // cmd_convert.cpp
 
 }  // namespace thinkmesh::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   thinkmesh::cli::register_chat(app);
   thinkmesh::cli::register_embed(app);
   thinkmesh::cli::register_convert_wordvec(app);
+  thinkmesh::cli::register_convert(app);
 
   try {
     app.parse(argc, argv);
