@@ -28,8 +28,8 @@ struct ConvertOptions {
 };
 
 struct ConvertResult {
-  std::string source_format;  // "llama2.c" or "safetensors"
-  std::string architecture;   // general.architecture written ("llama", "qwen2", "bert")
+  std::string source_format;          // "llama2.c" or "safetensors"
+  std::string architecture;           // general.architecture written ("llama", "qwen2", "bert")
   TensorType type = TensorType::F32;  // the type of the 2-D weights
   size_t n_tensors = 0;
   uint64_t n_params = 0;  // elements of all tensors written

@@ -24,17 +24,22 @@ TensorType weight_type(const ConvertOptions& options, TensorType fallback) {
 
 uint32_t file_type_id(TensorType type) {
   switch (type) {
-    case TensorType::F32: return 0;   // LLAMA_FTYPE_ALL_F32
-    case TensorType::F16: return 1;   // LLAMA_FTYPE_MOSTLY_F16
-    case TensorType::BF16: return 32; // LLAMA_FTYPE_MOSTLY_BF16
-    default: break;
+    case TensorType::F32:
+      return 0;  // LLAMA_FTYPE_ALL_F32
+    case TensorType::F16:
+      return 1;  // LLAMA_FTYPE_MOSTLY_F16
+    case TensorType::BF16:
+      return 32;  // LLAMA_FTYPE_MOSTLY_BF16
+    default:
+      break;
   }
   throw Error(ErrorKind::internal, fmt::format("convert: no file type for {}", name(type)));
 }
 
 namespace {
 bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 }  // namespace
 
@@ -60,8 +65,9 @@ std::string size_label(uint64_t n) {
   }
   // Python: len(str(round(scaled)).lstrip('0')); round() is half-to-even like nearbyint.
   std::string digits = fmt::format("{}", static_cast<long long>(std::nearbyint(scaled)));
-  digits.erase(0, digits.find_first_not_of('0') == std::string::npos ? digits.size()
-                                                                     : digits.find_first_not_of('0'));
+  digits.erase(0, digits.find_first_not_of('0') == std::string::npos
+                      ? digits.size()
+                      : digits.find_first_not_of('0'));
   const int fix = std::max(2 - static_cast<int>(digits.size()), 0);
   return fmt::format("{:.{}f}{}", scaled, fix, suffix);
 }
@@ -71,7 +77,9 @@ std::vector<float> to_f32(const StTensor& tensor, const std::string& file) {
   std::vector<float> out(n);
   const uint8_t* p = tensor.data.data();
   switch (tensor.dtype) {
-    case StDtype::F32: std::memcpy(out.data(), p, n * 4); break;
+    case StDtype::F32:
+      std::memcpy(out.data(), p, n * 4);
+      break;
     case StDtype::F16:
       for (size_t i = 0; i < n; ++i) {
         uint16_t h;
@@ -102,7 +110,8 @@ std::vector<uint8_t> encode(std::span<const float> values, TensorType type) {
   } else if (type == TensorType::F16 || type == TensorType::BF16) {
     out.resize(values.size() * 2);
     for (size_t i = 0; i < values.size(); ++i) {
-      const uint16_t h = type == TensorType::F16 ? fp32_to_fp16(values[i]) : fp32_to_bf16(values[i]);
+      const uint16_t h =
+          type == TensorType::F16 ? fp32_to_fp16(values[i]) : fp32_to_bf16(values[i]);
       std::memcpy(out.data() + 2 * i, &h, 2);
     }
   } else {

@@ -35,15 +35,19 @@ constexpr ArchEntry kArchitectures[] = {
 
 const char* gguf_arch_name(HfArch arch) {
   switch (arch) {
-    case HfArch::llama: return "llama";
-    case HfArch::qwen2: return "qwen2";
-    case HfArch::bert: return "bert";
+    case HfArch::llama:
+      return "llama";
+    case HfArch::qwen2:
+      return "qwen2";
+    case HfArch::bert:
+      return "bert";
   }
   return "?";
 }
 
 bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // HF name (without its .weight/.bias suffix) → GGUF base name; {bid} is the block number.
@@ -143,8 +147,9 @@ std::string map_name(std::string name, HfArch arch, int64_t n_layer, const std::
 std::vector<float> permute_rows(const std::vector<float>& values, int64_t rows, int64_t cols,
                                 int64_t n_head, const std::string& what) {
   if (n_head <= 0 || rows % (2 * n_head) != 0) {
-    throw Error(ErrorKind::invalid_file,
-                fmt::format("{}: {} rows cannot be split into {} heads of pairs", what, rows, n_head));
+    throw Error(
+        ErrorKind::invalid_file,
+        fmt::format("{}: {} rows cannot be split into {} heads of pairs", what, rows, n_head));
   }
   const int64_t d = rows / n_head, half = d / 2;
   std::vector<float> out(values.size());
@@ -197,13 +202,19 @@ void write_hparams(gguf::Writer& w, const HfFolder& f, HfArch arch, uint32_t n_l
     w.set(a + "." + key, gguf::Value::f32(as_f32(v, what, cfg)));
   };
   w.set(a + ".block_count", gguf::Value::u32(n_layer));
-  if (const json* v = find_hparam(c, {"max_position_embeddings", "n_ctx"})) u32("context_length", *v, "context length");
-  if (const json* v = find_hparam(c, {"hidden_size", "n_embd"})) u32("embedding_length", *v, "hidden_size");
-  if (const json* v = find_hparam(c, {"intermediate_size", "n_inner"})) u32("feed_forward_length", *v, "intermediate_size");
-  if (const json* v = find_hparam(c, {"num_attention_heads", "n_head"})) u32("attention.head_count", *v, "num_attention_heads");
-  if (const json* v = find_hparam(c, {"num_key_value_heads"})) u32("attention.head_count_kv", *v, "num_key_value_heads");
+  if (const json* v = find_hparam(c, {"max_position_embeddings", "n_ctx"}))
+    u32("context_length", *v, "context length");
+  if (const json* v = find_hparam(c, {"hidden_size", "n_embd"}))
+    u32("embedding_length", *v, "hidden_size");
+  if (const json* v = find_hparam(c, {"intermediate_size", "n_inner"}))
+    u32("feed_forward_length", *v, "intermediate_size");
+  if (const json* v = find_hparam(c, {"num_attention_heads", "n_head"}))
+    u32("attention.head_count", *v, "num_attention_heads");
+  if (const json* v = find_hparam(c, {"num_key_value_heads"}))
+    u32("attention.head_count_kv", *v, "num_key_value_heads");
   if (const json* v = find_hparam(c, {"rope_theta"})) f32("rope.freq_base", *v, "rope_theta");
-  if (const json* v = find_hparam(c, {"rms_norm_eps"})) f32("attention.layer_norm_rms_epsilon", *v, "rms_norm_eps");
+  if (const json* v = find_hparam(c, {"rms_norm_eps"}))
+    f32("attention.layer_norm_rms_epsilon", *v, "rms_norm_eps");
   if (const json* v = find_hparam(c, {"layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"})) {
     f32("attention.layer_norm_epsilon", *v, "layer_norm_eps");
   }
@@ -217,7 +228,8 @@ void write_hparams(gguf::Writer& w, const HfFolder& f, HfArch arch, uint32_t n_l
   const bool scaled = scaling && scaling->is_object() && scaling->contains("factor");
   if (arch == HfArch::llama) {
     const json* vocab = find_hparam(c, {"vocab_size"});
-    if (!vocab) throw Error(ErrorKind::invalid_file, fmt::format("{}: no vocab_size", cfg.string()));
+    if (!vocab)
+      throw Error(ErrorKind::invalid_file, fmt::format("{}: no vocab_size", cfg.string()));
     u32("vocab_size", *vocab, "vocab_size");
     const json* head_dim = find_hparam(c, {"head_dim"});
     uint32_t rope_dims = 0;
@@ -259,11 +271,13 @@ void write_hparams(gguf::Writer& w, const HfFolder& f, HfArch arch, uint32_t n_l
     if (fs::exists(modules)) {
       const json m = read_json_file(modules);
       for (const auto& mod : m.is_array() ? m : json::array()) {
-        if (!mod.is_object() || mod.value("type", "") != "sentence_transformers.models.Pooling") continue;
+        if (!mod.is_object() || mod.value("type", "") != "sentence_transformers.models.Pooling")
+          continue;
         const fs::path rel = mod.value("path", "");
         if (rel.is_absolute() || rel.string().find("..") != std::string::npos) {
           throw Error(ErrorKind::invalid_file,
-                      fmt::format("{}: pooling path '{}' leaves the folder", modules.string(), rel.string()));
+                      fmt::format("{}: pooling path '{}' leaves the folder", modules.string(),
+                                  rel.string()));
         }
         const json pooling = read_json_file(f.dir / rel / "config.json");
         uint32_t pooling_type = 0;
@@ -287,19 +301,24 @@ void write_hparams(gguf::Writer& w, const HfFolder& f, HfArch arch, uint32_t n_l
 
 std::string supported_hf_architectures() {
   std::string names;
-  for (const auto& e : kArchitectures) names += fmt::format("{}{}", names.empty() ? "" : ", ", e.hf_name);
+  for (const auto& e : kArchitectures)
+    names += fmt::format("{}{}", names.empty() ? "" : ", ", e.hf_name);
   return names;
 }
 
-ConvertResult convert_hf(const std::string& folder, const std::string& output,
-                         const ConvertOptions& options) {
+namespace {
+
+ConvertResult convert_hf_folder(const std::string& folder, const std::string& output,
+                                const ConvertOptions& options) {
   const TensorType type = weight_type(options, TensorType::F16);
   HfFolder f;
   f.dir = fs::path(folder);
   const fs::path cfg = f.dir / "config.json";
   f.config = read_json_file(cfg);
-  if (!f.config.is_object()) throw Error(ErrorKind::invalid_file, fmt::format("{}: not an object", cfg.string()));
-  if (fs::exists(f.dir / "tokenizer.json")) f.tokenizer_json = read_json_file(f.dir / "tokenizer.json");
+  if (!f.config.is_object())
+    throw Error(ErrorKind::invalid_file, fmt::format("{}: not an object", cfg.string()));
+  if (fs::exists(f.dir / "tokenizer.json"))
+    f.tokenizer_json = read_json_file(f.dir / "tokenizer.json");
   if (fs::exists(f.dir / "tokenizer_config.json")) {
     f.tokenizer_config = read_json_file(f.dir / "tokenizer_config.json");
   }
@@ -313,13 +332,16 @@ ConvertResult convert_hf(const std::string& folder, const std::string& output,
     if (hf_arch == e.hf_name) entry = &e;
   }
   if (!entry) {
-    throw Error(ErrorKind::unsupported,
-                fmt::format("{}: architecture '{}' is not supported; supported: {}", cfg.string(),
-                            hf_arch.empty() ? "(none listed)" : hf_arch, supported_hf_architectures()));
+    throw Error(
+        ErrorKind::unsupported,
+        fmt::format("{}: architecture '{}' is not supported; supported: {}", cfg.string(),
+                    hf_arch.empty() ? "(none listed)" : hf_arch, supported_hf_architectures()));
   }
   const HfArch arch = entry->arch;
-  const json* layers = find_hparam(f.config, {"n_layers", "num_hidden_layers", "n_layer", "num_layers"});
-  if (!layers) throw Error(ErrorKind::invalid_file, fmt::format("{}: no num_hidden_layers", cfg.string()));
+  const json* layers =
+      find_hparam(f.config, {"n_layers", "num_hidden_layers", "n_layer", "num_layers"});
+  if (!layers)
+    throw Error(ErrorKind::invalid_file, fmt::format("{}: no num_hidden_layers", cfg.string()));
   const uint32_t n_layer = as_u32(*layers, "num_hidden_layers", cfg);
   const json* heads_v = find_hparam(f.config, {"num_attention_heads"});
   const int64_t n_head = heads_v ? as_u32(*heads_v, "num_attention_heads", cfg) : 0;
@@ -334,14 +356,15 @@ ConvertResult convert_hf(const std::string& folder, const std::string& output,
     const std::string gguf_name = map_name(t->name, arch, n_layer, file->path());
     if (gguf_name.empty()) continue;
     if (t->shape.empty() || t->shape.size() > 4) {
-      throw Error(ErrorKind::unsupported, fmt::format("{}: tensor '{}' has {} dimensions", file->path(),
-                                                      t->name, t->shape.size()));
+      throw Error(ErrorKind::unsupported, fmt::format("{}: tensor '{}' has {} dimensions",
+                                                      file->path(), t->name, t->shape.size()));
     }
     std::vector<int64_t> ne(t->shape.rbegin(), t->shape.rend());
     const TensorType store = storage_type(gguf_name, ne.size(), type);
-    const bool permute = arch == HfArch::llama &&
-                         (ends_with(t->name, "q_proj.weight") || ends_with(t->name, "q_proj.bias") ||
-                          ends_with(t->name, "k_proj.weight") || ends_with(t->name, "k_proj.bias"));
+    const bool permute =
+        arch == HfArch::llama &&
+        (ends_with(t->name, "q_proj.weight") || ends_with(t->name, "q_proj.bias") ||
+         ends_with(t->name, "k_proj.weight") || ends_with(t->name, "k_proj.bias"));
     const bool same_encoding = (t->dtype == StDtype::F32 && store == TensorType::F32) ||
                                (t->dtype == StDtype::F16 && store == TensorType::F16) ||
                                (t->dtype == StDtype::BF16 && store == TensorType::BF16);
@@ -369,8 +392,9 @@ ConvertResult convert_hf(const std::string& folder, const std::string& output,
   const std::string dir_name = normal.filename().string();
   w.set("general.architecture", gguf::Value::string(gguf_arch_name(arch)));
   w.set("general.type", gguf::Value::string("model"));
-  w.set("general.name", gguf::Value::string(options.name.empty() ? (dir_name.empty() ? "model" : dir_name)
-                                                                 : options.name));
+  w.set("general.name",
+        gguf::Value::string(options.name.empty() ? (dir_name.empty() ? "model" : dir_name)
+                                                 : options.name));
   w.set("general.size_label", gguf::Value::string(size_label(sink.n_params())));
   write_hparams(w, f, arch, n_layer, type);
   const size_t n_vocab = write_hf_vocab(w, f, arch);
@@ -387,6 +411,19 @@ ConvertResult convert_hf(const std::string& folder, const std::string& output,
   return result;
 }
 
+}  // namespace
+
+ConvertResult convert_hf(const std::string& folder, const std::string& output,
+                         const ConvertOptions& options) {
+  try {
+    return convert_hf_folder(folder, output, options);
+  } catch (const json::exception& e) {
+    // A config.json / tokenizer file value of an unexpected JSON type.
+    throw Error(ErrorKind::invalid_file,
+                fmt::format("{}: unexpected JSON structure: {}", folder, e.what()));
+  }
+}
+
 ConvertResult convert_any(const std::string& source, const std::string& output,
                           const ConvertOptions& options) {
   const fs::path p(source);
@@ -396,7 +433,8 @@ ConvertResult convert_any(const std::string& source, const std::string& output,
     std::vector<fs::path> checkpoints;
     for (const auto& e : fs::directory_iterator(p)) {
       const std::string name = e.path().filename().string();
-      if (e.path().extension() == ".bin" && name.rfind("tok", 0) != 0) checkpoints.push_back(e.path());
+      if (e.path().extension() == ".bin" && name.rfind("tok", 0) != 0)
+        checkpoints.push_back(e.path());
     }
     if (checkpoints.size() == 1) return convert_llama2c(checkpoints[0].string(), output, options);
     throw Error(ErrorKind::invalid_argument,

@@ -24,8 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5,
-                  kByte = 6;
+constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6;
 
 // convert_hf_to_gguf.py's does_token_look_special.
 bool looks_special(const std::string& t) {
@@ -71,8 +70,9 @@ constexpr const char* kSpecialTypes[] = {"bos", "eos", "unk", "sep", "pad", "cls
 
 SpecialVocab load_special_vocab(const HfFolder& f, std::optional<size_t> n_vocab) {
   SpecialVocab sv;
-  const json added = f.tokenizer_json.is_object() ? f.tokenizer_json.value("added_tokens", json::array())
-                                                  : json::array();
+  const json added = f.tokenizer_json.is_object()
+                         ? f.tokenizer_json.value("added_tokens", json::array())
+                         : json::array();
   if (f.tokenizer_config.is_object()) {
     const json& tc = f.tokenizer_config;
     if (tc.contains("chat_template")) {
@@ -123,11 +123,11 @@ SpecialVocab load_special_vocab(const HfFolder& f, std::optional<size_t> n_vocab
 void write_special_vocab(gguf::Writer& w, const SpecialVocab& sv) {
   for (const auto& [type, id] : sv.ids) {
     // gguf-py has a writer method for these types only (no cls_token_id at c392e50).
-    const char* key = type == "bos"   ? "tokenizer.ggml.bos_token_id"
-                      : type == "eos" ? "tokenizer.ggml.eos_token_id"
-                      : type == "unk" ? "tokenizer.ggml.unknown_token_id"
-                      : type == "sep" ? "tokenizer.ggml.seperator_token_id"
-                      : type == "pad" ? "tokenizer.ggml.padding_token_id"
+    const char* key = type == "bos"    ? "tokenizer.ggml.bos_token_id"
+                      : type == "eos"  ? "tokenizer.ggml.eos_token_id"
+                      : type == "unk"  ? "tokenizer.ggml.unknown_token_id"
+                      : type == "sep"  ? "tokenizer.ggml.seperator_token_id"
+                      : type == "pad"  ? "tokenizer.ggml.padding_token_id"
                       : type == "mask" ? "tokenizer.ggml.mask_token_id"
                                        : nullptr;
     if (key) w.set(key, gguf::Value::u32(id));
@@ -163,9 +163,9 @@ BaseVocab vocab_base(const HfFolder& f) {
   const uint64_t n = f.config.contains("vocab_size") ? f.config["vocab_size"].get<uint64_t>()
                                                      : static_cast<uint64_t>(by_id.size());
   if (!by_id.empty() && max_id >= n) {
-    throw Error(ErrorKind::invalid_file,
-                fmt::format("{}: token id {} is not below config.json's vocab_size {}", path,
-                            max_id, n));
+    throw Error(
+        ErrorKind::invalid_file,
+        fmt::format("{}: token id {} is not below config.json's vocab_size {}", path, max_id, n));
   }
   if (n > 4'000'000) {
     throw Error(ErrorKind::invalid_file, fmt::format("{}: vocab_size {} is implausible", path, n));
@@ -200,7 +200,8 @@ size_t write_gpt2_vocab(gguf::Writer& w, const HfFolder& f) {
   const std::string path = (f.dir / "tokenizer.json").string();
   BaseVocab v = vocab_base(f);
   w.set("tokenizer.ggml.model", gguf::Value::string("gpt2"));
-  w.set("tokenizer.ggml.pre", gguf::Value::string(tokenizer::hf_bpe_pre_name(f.tokenizer_json, path)));
+  w.set("tokenizer.ggml.pre",
+        gguf::Value::string(tokenizer::hf_bpe_pre_name(f.tokenizer_json, path)));
   const size_t n = v.tokens.size();
   w.set("tokenizer.ggml.tokens", gguf::Value::string_array(v.tokens));
   w.set("tokenizer.ggml.token_type", gguf::Value::i32_array(v.types));
@@ -211,7 +212,8 @@ size_t write_gpt2_vocab(gguf::Writer& w, const HfFolder& f) {
   for (const auto& entry : m) {
     if (entry.is_string()) {
       merges.push_back(entry.get<std::string>());
-    } else if (entry.is_array() && entry.size() == 2 && entry[0].is_string() && entry[1].is_string()) {
+    } else if (entry.is_array() && entry.size() == 2 && entry[0].is_string() &&
+               entry[1].is_string()) {
       merges.push_back(replace_all(entry[0].get<std::string>(), " ", "\xC4\xA0") + " " +
                        replace_all(entry[1].get<std::string>(), " ", "\xC4\xA0"));
     } else {
@@ -246,7 +248,8 @@ size_t write_bert_vocab(gguf::Writer& w, const HfFolder& f) {
 size_t write_spm_vocab(gguf::Writer& w, const HfFolder& f) {
   const fs::path model_path = f.dir / "tokenizer.model";
   const std::vector<SpmPiece> pieces = read_sentencepiece_model(model_path.string());
-  const size_t n = f.config.contains("vocab_size") ? f.config["vocab_size"].get<size_t>() : pieces.size();
+  const size_t n =
+      f.config.contains("vocab_size") ? f.config["vocab_size"].get<size_t>() : pieces.size();
   if (n > 4'000'000) {
     throw Error(ErrorKind::invalid_file, fmt::format("{}: vocab_size {} is implausible",
                                                      (f.dir / "config.json").string(), n));
@@ -259,7 +262,11 @@ size_t write_spm_vocab(gguf::Writer& w, const HfFolder& f) {
     // SentencePiece's IsUnknown/IsControl/IsUnused/IsByte; everything else (user-defined
     // pieces too) is NORMAL, as llama.cpp's converter has it.
     const int32_t t = pieces[i].type;
-    const int32_t type = t == 2 ? kUnknown : t == 3 ? kControl : t == 5 ? kUnused : t == 6 ? kByte : kNormal;
+    const int32_t type = t == 2   ? kUnknown
+                         : t == 3 ? kControl
+                         : t == 5 ? kUnused
+                         : t == 6 ? kByte
+                                  : kNormal;
     if (i >= n) {  // more pieces than vocab_size: the list grows, as the Python lists do
       tokens.push_back(pieces[i].piece), scores.push_back(pieces[i].score), types.push_back(type);
       continue;
@@ -273,7 +280,8 @@ size_t write_spm_vocab(gguf::Writer& w, const HfFolder& f) {
   const fs::path added = f.dir / "added_tokens.json";
   if (fs::exists(added)) {
     const json a = read_json_file(added);
-    if (!a.is_object()) throw Error(ErrorKind::invalid_file, fmt::format("{}: not an object", added.string()));
+    if (!a.is_object())
+      throw Error(ErrorKind::invalid_file, fmt::format("{}: not an object", added.string()));
     for (const auto& [text, id] : a.items()) {
       if (id.is_number_unsigned()) put(id.get<size_t>(), text, kUserDefined);
     }

@@ -67,7 +67,8 @@ class Reader {
 
 // llama.cpp's byte-token test: sscanf(text, "<0x%02hhX>") == 1, i.e. "<0x" then a hex digit.
 bool looks_like_byte_token(const std::string& text) {
-  return text.size() >= 4 && text.compare(0, 3, "<0x") == 0 && std::isxdigit(static_cast<unsigned char>(text[3]));
+  return text.size() >= 4 && text.compare(0, 3, "<0x") == 0 &&
+         std::isxdigit(static_cast<unsigned char>(text[3]));
 }
 
 struct Llama2cVocab {
@@ -118,8 +119,9 @@ Llama2cVocab read_tokenizer_bin(const std::string& path, size_t n_vocab) {
 
 std::string find_tokenizer(const std::string& checkpoint) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::path(checkpoint).parent_path().empty() ? fs::path(".")
-                                                                  : fs::path(checkpoint).parent_path();
+  const fs::path dir = fs::path(checkpoint).parent_path().empty()
+                           ? fs::path(".")
+                           : fs::path(checkpoint).parent_path();
   if (fs::exists(dir / "tokenizer.bin")) return (dir / "tokenizer.bin").string();
   std::vector<fs::path> candidates;
   for (const auto& e : fs::directory_iterator(dir)) {
@@ -157,8 +159,8 @@ ConvertResult convert_llama2c(const std::string& checkpoint, const std::string& 
                              checkpoint, what, c.dim, c.hidden_dim, c.n_layers, c.n_heads,
                              c.n_kv_heads, c.vocab_size, c.seq_len));
   };
-  for (int64_t v : {int64_t{c.dim}, int64_t{c.hidden_dim}, int64_t{c.n_layers},
-                    int64_t{c.n_heads}, int64_t{c.n_kv_heads}, vocab, int64_t{c.seq_len}}) {
+  for (int64_t v : {int64_t{c.dim}, int64_t{c.hidden_dim}, int64_t{c.n_layers}, int64_t{c.n_heads},
+                    int64_t{c.n_kv_heads}, vocab, int64_t{c.seq_len}}) {
     if (v <= 0 || v > kMax) throw bad("a header value is out of range");
   }
   if (c.dim % c.n_heads != 0) throw bad("dim is not a multiple of n_heads");
@@ -185,7 +187,8 @@ ConvertResult convert_llama2c(const std::string& checkpoint, const std::string& 
   const int64_t o_wcls = shared ? o_embd : take(vocab * dim);
   const uint64_t expected = sizeof(Llama2cConfig) + static_cast<uint64_t>(at) * 4;
   if (file.size() != expected) {
-    throw bad(fmt::format("the header implies {} bytes but the file has {}", expected, file.size()));
+    throw bad(
+        fmt::format("the header implies {} bytes but the file has {}", expected, file.size()));
   }
   const uint8_t* base = file.data() + sizeof(Llama2cConfig);
   const auto floats = [&](int64_t offset, int64_t n) {

@@ -31,13 +31,20 @@ struct DtypeInfo {
   size_t size;
 };
 constexpr std::array<DtypeInfo, 15> kDtypes = {{
-    {StDtype::F64, "F64", 8},   {StDtype::F32, "F32", 4},
-    {StDtype::F16, "F16", 2},   {StDtype::BF16, "BF16", 2},
-    {StDtype::I64, "I64", 8},   {StDtype::I32, "I32", 4},
-    {StDtype::I16, "I16", 2},   {StDtype::I8, "I8", 1},
-    {StDtype::U64, "U64", 8},   {StDtype::U32, "U32", 4},
-    {StDtype::U16, "U16", 2},   {StDtype::U8, "U8", 1},
-    {StDtype::BOOL, "BOOL", 1}, {StDtype::F8_E4M3, "F8_E4M3", 1},
+    {StDtype::F64, "F64", 8},
+    {StDtype::F32, "F32", 4},
+    {StDtype::F16, "F16", 2},
+    {StDtype::BF16, "BF16", 2},
+    {StDtype::I64, "I64", 8},
+    {StDtype::I32, "I32", 4},
+    {StDtype::I16, "I16", 2},
+    {StDtype::I8, "I8", 1},
+    {StDtype::U64, "U64", 8},
+    {StDtype::U32, "U32", 4},
+    {StDtype::U16, "U16", 2},
+    {StDtype::U8, "U8", 1},
+    {StDtype::BOOL, "BOOL", 1},
+    {StDtype::F8_E4M3, "F8_E4M3", 1},
     {StDtype::F8_E5M2, "F8_E5M2", 1},
 }};
 
@@ -94,17 +101,23 @@ SafetensorsFile::SafetensorsFile(SafetensorsFile&&) noexcept = default;
 SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&&) noexcept = default;
 SafetensorsFile::~SafetensorsFile() = default;
 
-const std::string& SafetensorsFile::path() const { return impl_->path; }
-const std::vector<StTensor>& SafetensorsFile::tensors() const { return impl_->tensors; }
+const std::string& SafetensorsFile::path() const {
+  return impl_->path;
+}
+const std::vector<StTensor>& SafetensorsFile::tensors() const {
+  return impl_->tensors;
+}
 const std::map<std::string, std::string>& SafetensorsFile::metadata() const {
   return impl_->metadata;
 }
-uint64_t SafetensorsFile::data_offset() const { return impl_->data_offset; }
+uint64_t SafetensorsFile::data_offset() const {
+  return impl_->data_offset;
+}
 
 const StTensor* SafetensorsFile::find(std::string_view name) const {
   const auto& t = impl_->tensors;
-  const auto it = std::lower_bound(t.begin(), t.end(), name,
-                                   [](const StTensor& a, std::string_view b) { return a.name < b; });
+  const auto it = std::lower_bound(
+      t.begin(), t.end(), name, [](const StTensor& a, std::string_view b) { return a.name < b; });
   return it != t.end() && it->name == name ? &*it : nullptr;
 }
 
@@ -123,14 +136,16 @@ SafetensorsFile SafetensorsFile::parse(std::span<const uint8_t> bytes, std::stri
   impl->bytes = bytes;
   const std::string& path = impl->path;
   const uint64_t size = bytes.size();
-  if (size < 8) fail(path, 0, fmt::format("{} bytes, too short for the 8-byte header length", size));
+  if (size < 8)
+    fail(path, 0, fmt::format("{} bytes, too short for the 8-byte header length", size));
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[static_cast<size_t>(i)];
   if (n > kMaxHeaderBytes) {
     fail(path, 0, fmt::format("header length {} exceeds the {} byte limit", n, kMaxHeaderBytes));
   }
   if (n > size - 8) {
-    fail(path, 0, fmt::format("header length {} runs past the end of the file ({} bytes)", n, size));
+    fail(path, 0,
+         fmt::format("header length {} runs past the end of the file ({} bytes)", n, size));
   }
   if (n < 2) fail(path, 8, fmt::format("header length {} cannot hold a JSON object", n));
   impl->data_offset = 8 + n;
@@ -157,22 +172,29 @@ SafetensorsFile SafetensorsFile::parse(std::span<const uint8_t> bytes, std::stri
     StTensor t;
     t.name = name;
     const auto dtype_it = entry.find("dtype");
-    if (dtype_it == entry.end() || !dtype_it->is_string()) fail_tensor(path, name, "no \"dtype\" string");
+    if (dtype_it == entry.end() || !dtype_it->is_string())
+      fail_tensor(path, name, "no \"dtype\" string");
     const auto dtype = parse_dtype(dtype_it->get<std::string>());
-    if (!dtype) fail_tensor(path, name, fmt::format("unknown dtype '{}'", dtype_it->get<std::string>()));
+    if (!dtype)
+      fail_tensor(path, name, fmt::format("unknown dtype '{}'", dtype_it->get<std::string>()));
     t.dtype = *dtype;
 
     const auto shape_it = entry.find("shape");
-    if (shape_it == entry.end() || !shape_it->is_array()) fail_tensor(path, name, "no \"shape\" array");
+    if (shape_it == entry.end() || !shape_it->is_array())
+      fail_tensor(path, name, "no \"shape\" array");
     if (shape_it->size() > kMaxDims) {
-      fail_tensor(path, name, fmt::format("{} dimensions (at most {})", shape_it->size(), kMaxDims));
+      fail_tensor(path, name,
+                  fmt::format("{} dimensions (at most {})", shape_it->size(), kMaxDims));
     }
     // Element count with overflow checks: every product stays below 2^60 (× ≤ 8 bytes fits u64).
     uint64_t elements = 1;
     for (const auto& d : *shape_it) {
-      if (!d.is_number_unsigned()) fail_tensor(path, name, fmt::format("shape entry {} is not a non-negative integer", d.dump()));
+      if (!d.is_number_unsigned())
+        fail_tensor(path, name,
+                    fmt::format("shape entry {} is not a non-negative integer", d.dump()));
       const uint64_t dim = d.get<uint64_t>();
-      if (dim != 0 && elements > (uint64_t{1} << 60) / dim) fail_tensor(path, name, "shape's element count overflows");
+      if (dim != 0 && elements > (uint64_t{1} << 60) / dim)
+        fail_tensor(path, name, "shape's element count overflows");
       elements *= dim;
       t.shape.push_back(static_cast<int64_t>(dim));
     }
@@ -184,7 +206,8 @@ SafetensorsFile SafetensorsFile::parse(std::span<const uint8_t> bytes, std::stri
     }
     t.begin = (*off_it)[0].get<uint64_t>();
     t.end = (*off_it)[1].get<uint64_t>();
-    if (t.begin > t.end) fail_tensor(path, name, fmt::format("data_offsets [{}, {}] run backwards", t.begin, t.end));
+    if (t.begin > t.end)
+      fail_tensor(path, name, fmt::format("data_offsets [{}, {}] run backwards", t.begin, t.end));
     if (t.end > data_size) {
       fail(path, impl->data_offset + t.begin,
            fmt::format("tensor '{}': data_offsets [{}, {}] run past the end of the data ({} bytes "
@@ -252,13 +275,14 @@ SafetensorsSet SafetensorsSet::open_folder(const std::string& folder) {
     std::vector<std::string> shards;
     for (const auto& [tensor, shard] : root["weight_map"].items()) {
       if (!shard.is_string()) {
-        throw Error(ErrorKind::invalid_file,
-                    fmt::format("{}: weight_map[\"{}\"] is not a file name", index.string(), tensor));
+        throw Error(
+            ErrorKind::invalid_file,
+            fmt::format("{}: weight_map[\"{}\"] is not a file name", index.string(), tensor));
       }
       const std::string file = shard.get<std::string>();
       // A shard name must stay inside the folder.
-      if (file.empty() || file.find('/') != std::string::npos || file.find('\\') != std::string::npos ||
-          file == "." || file == "..") {
+      if (file.empty() || file.find('/') != std::string::npos ||
+          file.find('\\') != std::string::npos || file == "." || file == "..") {
         throw Error(ErrorKind::invalid_file,
                     fmt::format("{}: weight_map[\"{}\"] = '{}' is not a file in the folder",
                                 index.string(), tensor, file));
@@ -271,7 +295,8 @@ SafetensorsSet SafetensorsSet::open_folder(const std::string& folder) {
     set.file_names_ = shards;
   } else {
     for (const auto& e : fs::directory_iterator(dir)) {
-      if (e.path().extension() == ".safetensors") set.file_names_.push_back(e.path().filename().string());
+      if (e.path().extension() == ".safetensors")
+        set.file_names_.push_back(e.path().filename().string());
     }
     std::sort(set.file_names_.begin(), set.file_names_.end());
   }
@@ -282,13 +307,15 @@ SafetensorsSet SafetensorsSet::open_folder(const std::string& folder) {
                             folder));
   }
   for (const auto& name : set.file_names_) {
-    set.files_.push_back(std::make_unique<SafetensorsFile>(SafetensorsFile::open((dir / name).string())));
+    set.files_.push_back(
+        std::make_unique<SafetensorsFile>(SafetensorsFile::open((dir / name).string())));
   }
   for (const auto& file : set.files_) {
     for (const auto& t : file->tensors()) {
       if (set.by_name_.count(t.name)) {
-        throw Error(ErrorKind::invalid_file,
-                    fmt::format("{}: tensor '{}' is also in an earlier shard", file->path(), t.name));
+        throw Error(
+            ErrorKind::invalid_file,
+            fmt::format("{}: tensor '{}' is also in an earlier shard", file->path(), t.name));
       }
       set.by_name_.emplace(t.name, set.entries_.size());
       set.entries_.push_back({file.get(), &t});

@@ -47,20 +47,28 @@ class Wire {
   }
   void skip(uint32_t wire_type) {
     switch (wire_type) {
-      case 0: varint(); return;
+      case 0:
+        varint();
+        return;
       case 1:
         if (size_ - pos_ < 8) fail("truncated 64-bit field");
         pos_ += 8;
         return;
-      case 2: bytes(); return;
-      case 5: fixed32(); return;
-      default: fail(fmt::format("unsupported protobuf wire type {}", wire_type));
+      case 2:
+        bytes();
+        return;
+      case 5:
+        fixed32();
+        return;
+      default:
+        fail(fmt::format("unsupported protobuf wire type {}", wire_type));
     }
   }
   const uint8_t* data() const { return p_; }
   [[noreturn]] void fail(const std::string& what) const {
-    throw Error(ErrorKind::invalid_file,
-                fmt::format("{}: not a SentencePiece model: {} at offset {}", path_, what, offset()));
+    throw Error(
+        ErrorKind::invalid_file,
+        fmt::format("{}: not a SentencePiece model: {} at offset {}", path_, what, offset()));
   }
 
  private:

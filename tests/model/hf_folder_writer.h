@@ -29,12 +29,14 @@ struct StEntry {
 };
 
 // Writes a safetensors file: u64 header length | JSON (padded with spaces to 8 bytes) | data.
-inline void write_safetensors(const std::filesystem::path& path, const std::vector<StEntry>& tensors) {
+inline void write_safetensors(const std::filesystem::path& path,
+                              const std::vector<StEntry>& tensors) {
   nlohmann::json header = nlohmann::json::object();
   header["__metadata__"] = {{"format", "pt"}};
   uint64_t at = 0;
   for (const auto& t : tensors) {
-    header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {at, at + t.bytes.size()}}};
+    header[t.name] = {
+        {"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {at, at + t.bytes.size()}}};
     at += t.bytes.size();
   }
   std::string text = header.dump();
@@ -43,7 +45,8 @@ inline void write_safetensors(const std::filesystem::path& path, const std::vect
   const uint64_t n = text.size();
   for (int i = 0; i < 8; ++i) out.put(static_cast<char>(n >> (8 * i)));
   out << text;
-  for (const auto& t : tensors) out.write(reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size());
+  for (const auto& t : tensors)
+    out.write(reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size());
 }
 
 inline std::vector<float> tensor_values(const gguf::File& file, const gguf::TensorInfo& t) {
@@ -80,8 +83,8 @@ inline std::vector<float> unpermute_rows(const std::vector<float>& v, int64_t ro
   for (int64_t h = 0; h < n_head; ++h)
     for (int64_t s = 0; s < 2; ++s)
       for (int64_t i = 0; i < half; ++i)
-        std::memcpy(out.data() + (h * d + s * half + i) * cols, v.data() + (h * d + 2 * i + s) * cols,
-                    cols * sizeof(float));
+        std::memcpy(out.data() + (h * d + s * half + i) * cols,
+                    v.data() + (h * d + 2 * i + s) * cols, cols * sizeof(float));
   return out;
 }
 
@@ -90,11 +93,17 @@ inline std::string hf_name(const std::string& gguf_name, bool bert) {
   const size_t dot = gguf_name.rfind('.');
   const std::string base = gguf_name.substr(0, dot), suffix = gguf_name.substr(dot);
   static const std::map<std::string, std::string> decoder = {
-      {"token_embd", "model.embed_tokens"}, {"output_norm", "model.norm"}, {"output", "lm_head"},
-      {"attn_norm", "input_layernorm"},     {"attn_q", "self_attn.q_proj"},
-      {"attn_k", "self_attn.k_proj"},       {"attn_v", "self_attn.v_proj"},
-      {"attn_output", "self_attn.o_proj"},  {"ffn_norm", "post_attention_layernorm"},
-      {"ffn_gate", "mlp.gate_proj"},        {"ffn_up", "mlp.up_proj"},
+      {"token_embd", "model.embed_tokens"},
+      {"output_norm", "model.norm"},
+      {"output", "lm_head"},
+      {"attn_norm", "input_layernorm"},
+      {"attn_q", "self_attn.q_proj"},
+      {"attn_k", "self_attn.k_proj"},
+      {"attn_v", "self_attn.v_proj"},
+      {"attn_output", "self_attn.o_proj"},
+      {"ffn_norm", "post_attention_layernorm"},
+      {"ffn_gate", "mlp.gate_proj"},
+      {"ffn_up", "mlp.up_proj"},
       {"ffn_down", "mlp.down_proj"}};
   static const std::map<std::string, std::string> encoder = {
       {"token_embd", "embeddings.word_embeddings"},

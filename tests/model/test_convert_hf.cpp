@@ -41,7 +41,8 @@ fs::path temp_dir(const std::string& name) {
   return dir;
 }
 
-std::vector<std::vector<float>> all_logits(const std::string& path, const std::vector<TokenId>& ids) {
+std::vector<std::vector<float>> all_logits(const std::string& path,
+                                           const std::vector<TokenId>& ids) {
   const auto model = Model::load(path);
   ContextOptions options;
   options.n_ctx = 64;
@@ -69,8 +70,8 @@ void expect_same_logits(const std::string& expected_model, const std::string& co
     differing += std::memcmp(a[p].data(), b[p].data(), a[p].size() * 4) != 0;
   }
   EXPECT_EQ(differing, 0u) << "positions whose logits are not bit-identical";
-  std::cout << "  " << ids.size() << " positions × " << a[0].size() << " logits: "
-            << (differing == 0 ? "bit-identical" : "DIFFERENT") << "\n";
+  std::cout << "  " << ids.size() << " positions × " << a[0].size()
+            << " logits: " << (differing == 0 ? "bit-identical" : "DIFFERENT") << "\n";
 }
 
 // The model with every tensor dequantized to F32 and general.file_type 0: what a lossless
@@ -80,7 +81,8 @@ void write_f32_reference(const gguf::File& src, const std::string& path) {
   for (const auto& kv : src.metadata()) w.set(kv.key, kv.value);
   w.set("general.file_type", gguf::Value::u32(0));
   for (const auto& t : src.tensors()) {
-    w.add_tensor(t.name, TensorType::F32, t.ne, test::encode_values(test::tensor_values(src, t), "F32"));
+    w.add_tensor(t.name, TensorType::F32, t.ne,
+                 test::encode_values(test::tensor_values(src, t), "F32"));
   }
   w.write(path);
 }
@@ -101,7 +103,8 @@ void write_decoder_folder(const gguf::File& src, const fs::path& dir, const std:
       {"num_key_value_heads", n_head_kv},
       {"max_position_embeddings", src.get_int(a + ".context_length")},
       {"rope_theta", src.get_float(a + ".rope.freq_base")},
-      {"rms_norm_eps", static_cast<double>(static_cast<float>(src.get_float(a + ".attention.layer_norm_rms_epsilon")))},
+      {"rms_norm_eps", static_cast<double>(static_cast<float>(
+                           src.get_float(a + ".attention.layer_norm_rms_epsilon")))},
       {"vocab_size", src.find_tensor("token_embd.weight")->ne[1]},
       {"tie_word_embeddings", src.find_tensor("output.weight") == nullptr},
       {"torch_dtype", dtype == "F16" ? "float16" : "float32"},
@@ -120,10 +123,12 @@ void write_decoder_folder(const gguf::File& src, const fs::path& dir, const std:
       v = test::unpermute_rows(v, rows, cols, q ? n_head : n_head_kv);
     }
     const std::string dt = t.ne.size() == 1 ? "F32" : dtype;
-    entries.push_back({test::hf_name(t.name, false), dt, std::vector<int64_t>(t.ne.rbegin(), t.ne.rend()),
+    entries.push_back({test::hf_name(t.name, false), dt,
+                       std::vector<int64_t>(t.ne.rbegin(), t.ne.rend()),
                        test::encode_values(v, dt)});
   }
-  std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& x, const auto& y) { return x.name < y.name; });
   if (shards == 1) {
     test::write_safetensors(dir / "model.safetensors", entries);
     return;
@@ -131,7 +136,8 @@ void write_decoder_folder(const gguf::File& src, const fs::path& dir, const std:
   // Two shards: the first half of the names, then the rest (llama.cpp reads shards in file
   // name order, tensors by name, so the GGUF comes out the same as from one file).
   const size_t half = entries.size() / 2;
-  const std::string names[2] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
+  const std::string names[2] = {"model-00001-of-00002.safetensors",
+                                "model-00002-of-00002.safetensors"};
   json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", json::object()}};
   for (int s = 0; s < 2; ++s) {
     std::vector<test::StEntry> part(entries.begin() + (s == 0 ? 0 : half),
@@ -142,11 +148,13 @@ void write_decoder_folder(const gguf::File& src, const fs::path& dir, const std:
   std::ofstream(dir / "model.safetensors.index.json") << index.dump(2);
 }
 
-void copy_into(const fs::path& dir, const std::string& fixture_folder, std::initializer_list<const char*> files) {
+void copy_into(const fs::path& dir, const std::string& fixture_folder,
+               std::initializer_list<const char*> files) {
   for (const char* f : files) {
     const fs::path to = dir / f;
     fs::create_directories(to.parent_path());
-    fs::copy_file(test::fixture(fixture_folder + "/" + f), to, fs::copy_options::overwrite_existing);
+    fs::copy_file(test::fixture(fixture_folder + "/" + f), to,
+                  fs::copy_options::overwrite_existing);
   }
 }
 
@@ -171,7 +179,8 @@ void expect_golden_tokens(const std::string& file, const std::string& vocab) {
     }
   }
   EXPECT_GT(checked, 20u);
-  std::cout << "  golden tokenization (" << vocab << "): " << checked - wrong << "/" << checked << "\n";
+  std::cout << "  golden tokenization (" << vocab << "): " << checked - wrong << "/" << checked
+            << "\n";
 }
 
 // Every key of `expected` but those in `allowed` must be in `converted` with the same value.
@@ -247,7 +256,8 @@ TEST(ConvertHf, Llama3UndoesThePermutationAndKeepsTiedEmbeddings) {
   write_f32_reference(src, reference);
   const fs::path folder = dir / "hf";
   fs::create_directories(folder);
-  write_decoder_folder(src, folder, "LlamaForCausalLM", "F32", 1, {{"bos_token_id", 128000}, {"eos_token_id", 128001}});
+  write_decoder_folder(src, folder, "LlamaForCausalLM", "F32", 1,
+                       {{"bos_token_id", 128000}, {"eos_token_id", 128001}});
   copy_into(folder, "models/tokenizers/llama3", {"tokenizer.json", "tokenizer_config.json"});
   convert::ConvertOptions options;
   options.type = TensorType::F32;
@@ -270,9 +280,11 @@ TEST(ConvertHf, LlamaSentencePieceF16IsLossless) {
   const auto src = gguf::File::open(test::fixture(source).string());
   const fs::path folder = dir / "hf";
   fs::create_directories(folder);
-  write_decoder_folder(src, folder, "LlamaForCausalLM", "F16", 2, {{"bos_token_id", 1}, {"eos_token_id", 2}});
+  write_decoder_folder(src, folder, "LlamaForCausalLM", "F16", 2,
+                       {{"bos_token_id", 1}, {"eos_token_id", 2}});
   copy_into(folder, "models/tokenizers/llama2", {"tokenizer.model"});
-  std::ofstream(folder / "tokenizer_config.json") << R"({"add_bos_token": true, "add_eos_token": false})";
+  std::ofstream(folder / "tokenizer_config.json")
+      << R"({"add_bos_token": true, "add_eos_token": false})";
   convert::ConvertOptions options;  // default type: F16
   options.name = src.get_string("general.name");
   const std::string out = (dir / "converted.gguf").string();
@@ -282,7 +294,8 @@ TEST(ConvertHf, LlamaSentencePieceF16IsLossless) {
   // llama.cpp (and thinkmesh) default it to 0 for SentencePiece.
   expect_same_metadata(test::fixture(source).string(), out, {"tokenizer.ggml.unknown_token_id"});
   expect_same_tensors(test::fixture(source).string(), out);
-  expect_same_logits(test::fixture(source).string(), out, prompt_ids(out, "The capital of France is"));
+  expect_same_logits(test::fixture(source).string(), out,
+                     prompt_ids(out, "The capital of France is"));
   expect_golden_tokens(out, "llama-spm");
   fs::remove_all(dir);
 }
@@ -296,8 +309,9 @@ TEST(ConvertHf, BertMiniLmTensorsAndMetadataAreIdentical) {
   const auto src = gguf::File::open(test::fixture(source).string());
   const fs::path folder = dir / "hf";
   fs::create_directories(folder);
-  copy_into(folder, tok, {"config.json", "tokenizer.json", "tokenizer_config.json", "modules.json",
-                          "1_Pooling/config.json"});
+  copy_into(folder, tok,
+            {"config.json", "tokenizer.json", "tokenizer_config.json", "modules.json",
+             "1_Pooling/config.json"});
   std::vector<test::StEntry> entries;
   for (const auto& t : src.tensors()) {
     const auto bytes = src.tensor_data(t);
@@ -308,7 +322,8 @@ TEST(ConvertHf, BertMiniLmTensorsAndMetadataAreIdentical) {
   // Extra tensors a real BertModel checkpoint carries, which llama.cpp drops.
   entries.push_back({"embeddings.position_ids", "F32", {1, 4}, std::vector<uint8_t>(16, 0)});
   entries.push_back({"pooler.dense.weight", "F32", {2, 2}, std::vector<uint8_t>(16, 0)});
-  std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& x, const auto& y) { return x.name < y.name; });
   test::write_safetensors(folder / "model.safetensors", entries);
   convert::ConvertOptions options;
   options.type = TensorType::F16;
@@ -336,12 +351,13 @@ TEST(ConvertHf, UnsupportedArchitectureListsTheSupportedOnes) {
     }
   }
   // Through the CLI: exit status 1 and the same message.
-  const std::string cmd = test::thinkmesh_binary().string() + " convert '" + dir.string() + "' -o '" +
-                          (dir / "o.gguf").string() + "' 2>&1";
+  const std::string cmd = test::thinkmesh_binary().string() + " convert '" + dir.string() +
+                          "' -o '" + (dir / "o.gguf").string() + "' 2>&1";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
   std::string text;
   std::array<char, 4096> buf{};
-  for (size_t n; (n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0;) text.append(buf.data(), n);
+  for (size_t n; (n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0;)
+    text.append(buf.data(), n);
   const int status = pclose(pipe.release());
   EXPECT_NE(status, 0);
   EXPECT_NE(text.find("supported: LlamaForCausalLM"), std::string::npos) << text;

@@ -3,6 +3,7 @@
 // logits; --type f16/bf16 store 2-D weights in that type and keep 1-D ones F32.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -32,14 +33,16 @@ const std::string kCheckpoint = "models/stories260K/derived-llama2c/stories260K.
 const std::string kTokenizer = "models/stories260K/derived-llama2c/tok512.bin";
 
 fs::path temp_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("thinkmesh-convert-" + name + "-" +
-                                                    std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+  const fs::path dir = fs::temp_directory_path() /
+                       ("thinkmesh-convert-" + name + "-" +
+                        std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
 }
 
-std::vector<std::vector<float>> all_logits(const std::string& path, const std::vector<TokenId>& ids) {
+std::vector<std::vector<float>> all_logits(const std::string& path,
+                                           const std::vector<TokenId>& ids) {
   const auto model = Model::load(path);
   ContextOptions options;
   options.n_ctx = 64;
@@ -84,12 +87,13 @@ TEST(ConvertLlama2c, ReproducesStories260K) {
   // Metadata: the vocabulary and every hyperparameter agree; report what differs.
   const auto diffs = test::metadata_differences(original, converted);
   for (const auto& d : diffs) std::cout << "  metadata difference: " << d << "\n";
-  for (const char* key : {"tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type",
-                          "tokenizer.ggml.model", "llama.embedding_length", "llama.feed_forward_length",
-                          "llama.attention.head_count", "llama.attention.head_count_kv",
-                          "llama.block_count", "llama.rope.dimension_count",
-                          "llama.attention.layer_norm_rms_epsilon", "tokenizer.ggml.bos_token_id",
-                          "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id"}) {
+  for (const char* key :
+       {"tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type",
+        "tokenizer.ggml.model", "llama.embedding_length", "llama.feed_forward_length",
+        "llama.attention.head_count", "llama.attention.head_count_kv", "llama.block_count",
+        "llama.rope.dimension_count", "llama.attention.layer_norm_rms_epsilon",
+        "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+        "tokenizer.ggml.unknown_token_id"}) {
     ASSERT_NE(original.find(key), nullptr) << key;
     ASSERT_NE(converted.find(key), nullptr) << key;
     EXPECT_TRUE(test::same_value(*original.find(key), *converted.find(key))) << key;
@@ -97,7 +101,8 @@ TEST(ConvertLlama2c, ReproducesStories260K) {
 
   // Logits of a real prompt, every position: bit-identical.
   const auto model = Model::load(test::fixture(kOriginal).string());
-  std::vector<TokenId> ids = model->tokenizer().tokenize("Once upon a time, there was a little girl");
+  std::vector<TokenId> ids =
+      model->tokenizer().tokenize("Once upon a time, there was a little girl");
   ASSERT_GT(ids.size(), 5u);
   const auto expected = all_logits(test::fixture(kOriginal).string(), ids);
   const auto actual = all_logits(out, ids);
@@ -106,7 +111,8 @@ TEST(ConvertLlama2c, ReproducesStories260K) {
   for (size_t p = 0; p < expected.size(); ++p) {
     ASSERT_EQ(expected[p].size(), actual[p].size());
     for (size_t v = 0; v < expected[p].size(); ++v) {
-      const double d = std::abs(expected[p][v] - actual[p][v]) / std::max(1e-6, std::abs(double(expected[p][v])));
+      const double d = std::abs(expected[p][v] - actual[p][v]) /
+                       std::max(1e-6, std::abs(double(expected[p][v])));
       max_rel = std::max(max_rel, d);
     }
     EXPECT_EQ(std::memcmp(expected[p].data(), actual[p].data(), expected[p].size() * 4), 0) << p;
@@ -125,7 +131,8 @@ TEST(ConvertLlama2c, Bf16AndF16KeepNormsF32) {
     convert::ConvertOptions options;
     options.type = type;
     // The folder form finds the checkpoint and tok512.bin itself.
-    convert::convert_any(test::fixture("models/stories260K/derived-llama2c").string(), out, options);
+    convert::convert_any(test::fixture("models/stories260K/derived-llama2c").string(), out,
+                         options);
     const auto converted = gguf::File::open(out);
     EXPECT_EQ(converted.get_int("general.file_type"), type == TensorType::F16 ? 1 : 32);
     EXPECT_EQ(converted.get_int("general.quantization_version"), 2);
@@ -146,8 +153,28 @@ TEST(ConvertLlama2c, Bf16AndF16KeepNormsF32) {
   }
   convert::ConvertOptions q8;
   q8.type = TensorType::Q8_0;
-  EXPECT_THROW(convert::convert_any(test::fixture(kCheckpoint).string(), (dir / "q.gguf").string(), q8),
-               Error);
+  EXPECT_THROW(
+      convert::convert_any(test::fixture(kCheckpoint).string(), (dir / "q.gguf").string(), q8),
+      Error);
+  fs::remove_all(dir);
+}
+
+TEST(ConvertLlama2c, CommandLineWritesTheFile) {
+  THINKMESH_REQUIRE_FIXTURE(kCheckpoint);
+  const fs::path dir = temp_dir("llama2c-cli");
+  const fs::path out = dir / "stories-f16.gguf";
+  const std::string cmd = test::thinkmesh_binary().string() + " convert '" +
+                          test::fixture(kCheckpoint).string() + "' --tokenizer '" +
+                          test::fixture(kTokenizer).string() + "' -o '" + out.string() +
+                          "' --type f16 > '" + (dir / "log").string() + "' 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << test::read_file(dir / "log");
+  const std::string log = test::read_file(dir / "log");
+  EXPECT_NE(log.find("llama from llama2.c, 48 tensors"), std::string::npos) << log;
+  EXPECT_EQ(gguf::File::open(out.string()).get_int("general.file_type"), 1);
+  const std::string bad = test::thinkmesh_binary().string() + " convert '" +
+                          test::fixture(kCheckpoint).string() + "' -o '" + out.string() +
+                          "' --type q4_0 > /dev/null 2>&1";
+  EXPECT_NE(std::system(bad.c_str()), 0);
   fs::remove_all(dir);
 }
 
@@ -156,7 +183,8 @@ TEST(ConvertLlama2c, TruncatedCheckpointIsAClearError) {
   const fs::path dir = temp_dir("llama2c-bad");
   const std::string bytes = test::read_file(test::fixture(kCheckpoint));
   const fs::path bad = dir / "cut.bin";
-  std::ofstream(bad, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 100));
+  std::ofstream(bad, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 100));
   convert::ConvertOptions options;
   options.tokenizer = test::fixture(kTokenizer).string();
   try {

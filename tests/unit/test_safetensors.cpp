@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "convert/convert_internal.h"
 #include "convert/hf_internal.h"
 #include "convert/safetensors.h"
 #include "thinkmesh/error.h"
@@ -35,10 +36,9 @@ std::string error_of(const std::vector<uint8_t>& bytes) {
 }
 
 TEST(Safetensors, ParsesTensorsSortedByNameWithMetadata) {
-  const std::string header =
-      R"({"b":{"dtype":"F16","shape":[2,3],"data_offsets":[8,20]},)"
-      R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-      R"("__metadata__":{"format":"pt"}})";
+  const std::string header = R"({"b":{"dtype":"F16","shape":[2,3],"data_offsets":[8,20]},)"
+                             R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                             R"("__metadata__":{"format":"pt"}})";
   const auto bytes = make_file(header, 20);
   const auto file = SafetensorsFile::parse(bytes, "ok.safetensors");
   ASSERT_EQ(file.tensors().size(), 2u);
@@ -108,11 +108,13 @@ TEST(Safetensors, BadDtypeOrShapeIsRejected) {
   EXPECT_NE(error_of(make_file(R"({"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", 4))
                 .find("non-negative"),
             std::string::npos);
-  EXPECT_NE(error_of(make_file(
-                         R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}})",
-                         4))
-                .find("overflows"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(
+          make_file(
+              R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}})",
+              4))
+          .find("overflows"),
+      std::string::npos);
 }
 
 TEST(Safetensors, ShapeTimesDtypeMustMatchDataOffsets) {
@@ -126,11 +128,13 @@ TEST(Safetensors, OffsetsOutsideTheFileOrOverlappingAreRejected) {
   EXPECT_NE(error_of(make_file(R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[8,4]}})", 8))
                 .find("backwards"),
             std::string::npos);
-  EXPECT_NE(error_of(make_file(
-                         R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[18446744073709551611,18446744073709551615]}})",
-                         8))
-                .find("run past the end of the data"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(
+          make_file(
+              R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[18446744073709551611,18446744073709551615]}})",
+              8))
+          .find("run past the end of the data"),
+      std::string::npos);
   EXPECT_NE(error_of(make_file(R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[0]}})", 8))
                 .find("data_offsets"),
             std::string::npos);
@@ -138,6 +142,45 @@ TEST(Safetensors, OffsetsOutsideTheFileOrOverlappingAreRejected) {
       R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[4],"data_offsets":[2,6]}})",
       8));
   EXPECT_NE(e.find("overlap"), std::string::npos) << e;
+}
+
+TEST(ConvertCommon, ReadsBf16AndF16AndRejectsOtherDtypes) {
+  // BF16 0x3F80 = 1.0, 0xC000 = -2.0; F16 0x3C00 = 1.0, 0xC000 = -2.0.
+  const std::string header = R"({"b":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]},)"
+                             R"("h":{"dtype":"F16","shape":[2],"data_offsets":[4,8]},)"
+                             R"("i":{"dtype":"I32","shape":[1],"data_offsets":[8,12]}})";
+  auto bytes = make_file(header, 12);
+  const uint8_t data[12] = {0x80, 0x3F, 0x00, 0xC0, 0x00, 0x3C, 0x00, 0xC0, 1, 0, 0, 0};
+  std::memcpy(bytes.data() + 8 + header.size(), data, 12);
+  const auto file = SafetensorsFile::parse(bytes, "types.safetensors");
+  EXPECT_EQ(to_f32(*file.find("b"), "types.safetensors"), (std::vector<float>{1.0f, -2.0f}));
+  EXPECT_EQ(to_f32(*file.find("h"), "types.safetensors"), (std::vector<float>{1.0f, -2.0f}));
+  try {
+    to_f32(*file.find("i"), "types.safetensors");
+    ADD_FAILURE() << "I32 accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::unsupported);
+    EXPECT_NE(std::string(e.what()).find("tensor 'i' has dtype I32"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(ConvertCommon, StorageTypesAndSizeLabelsFollowLlamaCpp) {
+  EXPECT_EQ(storage_type("blk.0.attn_q.weight", 2, TensorType::F16), TensorType::F16);
+  EXPECT_EQ(storage_type("blk.0.attn_q.bias", 1, TensorType::F16), TensorType::F32);
+  EXPECT_EQ(storage_type("blk.0.attn_norm.weight", 1, TensorType::BF16), TensorType::F32);
+  EXPECT_EQ(storage_type("token_types.weight", 2, TensorType::F16), TensorType::F32);
+  EXPECT_EQ(storage_type("position_embd.weight", 2, TensorType::F16), TensorType::F32);
+  EXPECT_EQ(storage_type("token_embd.weight", 2, TensorType::BF16), TensorType::BF16);
+  // gguf-py's labels of the fixtures (models.json) and a few others.
+  EXPECT_EQ(size_label(19'532'032), "20M");
+  EXPECT_EQ(size_label(16'908'928), "17M");
+  EXPECT_EQ(size_label(22'565'376), "23M");
+  EXPECT_EQ(size_label(292'800), "293K");
+  EXPECT_EQ(size_label(494'032'768), "494M");
+  EXPECT_EQ(size_label(7'241'732'096), "7.2B");
+  EXPECT_EQ(size_label(260), "0.26K");
+  EXPECT_EQ(file_type_id(TensorType::BF16), 32u);
 }
 
 // SentencePiece tokenizer.model reader (used by the converter) on hostile protobuf bytes.
