@@ -6,6 +6,8 @@
 // interleaved pairs: within each head of d rows, GGUF row 2i+s = HF row s·d/2 + i
 // (s ∈ {0,1}, i < d/2); k_proj uses the KV head count. Qwen2 (NEOX RoPE) and BERT are copied.
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -250,10 +252,6 @@ void write_hparams(gguf::Writer& w, const HfFolder& f, HfArch arch, uint32_t n_l
       if (kind == "linear") {
         w.set(a + ".rope.scaling.type", gguf::Value::string("linear"));
         f32("rope.scaling.factor", (*scaling)["factor"], "rope_scaling.factor");
-      } else if (kind == "llama3") {
-        throw Error(ErrorKind::unsupported,
-                    fmt::format("{}: rope_scaling type 'llama3' (rope_freqs) is not supported yet",
-                                cfg.string()));
       }
     }
   } else if (arch == HfArch::qwen2) {
@@ -295,6 +293,53 @@ void write_hparams(gguf::Writer& w, const HfFolder& f, HfArch arch, uint32_t n_l
       }
     }
   }
+}
+
+// LlamaModel.generate_extra_tensors: Llama 3.1's "llama3" rope scaling as per-dimension
+// frequency divisors, rope_freqs.weight [head_dim / 2] (float32 arithmetic, as torch does).
+std::vector<float> llama3_rope_factors(const json& c, const json& scaling, const fs::path& cfg) {
+  const float base =
+      c.contains("rope_theta") ? as_f32(c["rope_theta"], "rope_theta", cfg) : 10000.0f;
+  uint32_t dim = 0;
+  if (c.contains("head_dim")) {
+    dim = as_u32(c["head_dim"], "head_dim", cfg);
+  } else {
+    const uint32_t heads =
+        as_u32(c.value("num_attention_heads", json(0)), "num_attention_heads", cfg);
+    if (heads == 0)
+      throw Error(ErrorKind::invalid_file,
+                  fmt::format("{}: num_attention_heads is 0", cfg.string()));
+    dim = as_u32(c.value("hidden_size", json(0)), "hidden_size", cfg) / heads;
+  }
+  const auto number = [&](const char* key, float fallback) {
+    return scaling.contains(key) ? as_f32(scaling[key], key, cfg) : fallback;
+  };
+  const float factor = number("factor", 8.0f), low = number("low_freq_factor", 1.0f),
+              high = number("high_freq_factor", 4.0f);
+  const float old_ctx =
+      c.contains("original_max_position_embeddings")
+          ? as_f32(c["original_max_position_embeddings"], "original_max_position_embeddings", cfg)
+          : 8192.0f;
+  const float low_wavelen = old_ctx / low, high_wavelen = old_ctx / high;
+  if (low_wavelen == high_wavelen) {
+    throw Error(
+        ErrorKind::invalid_file,
+        fmt::format("{}: rope_scaling low_freq_factor equals high_freq_factor", cfg.string()));
+  }
+  std::vector<float> factors;
+  for (uint32_t i = 0; i < dim; i += 2) {
+    const float freq = 1.0f / std::pow(base, static_cast<float>(i) / static_cast<float>(dim));
+    const float wavelen = static_cast<float>(2 * M_PI) / freq;
+    if (wavelen < high_wavelen) {
+      factors.push_back(1.0f);
+    } else if (wavelen > low_wavelen) {
+      factors.push_back(factor);
+    } else {
+      const float smooth = (old_ctx / wavelen - low) / (high - low);
+      factors.push_back(1.0f / ((1.0f - smooth) / factor + smooth));
+    }
+  }
+  return factors;
 }
 
 }  // namespace
@@ -351,6 +396,16 @@ ConvertResult convert_hf_folder(const std::string& folder, const std::string& ou
   const SafetensorsSet weights = SafetensorsSet::open_folder(folder);
   gguf::Writer w;
   TensorSink sink(w);
+  if (arch == HfArch::llama && f.config.contains("rope_scaling") &&
+      f.config["rope_scaling"].is_object()) {
+    std::string kind = f.config["rope_scaling"].value("rope_type", "");
+    std::transform(kind.begin(), kind.end(), kind.begin(),
+                   [](unsigned char ch) { return std::tolower(ch); });
+    if (kind == "llama3") {
+      const auto factors = llama3_rope_factors(f.config, f.config["rope_scaling"], cfg);
+      sink.add("rope_freqs.weight", {static_cast<int64_t>(factors.size())}, factors, type);
+    }
+  }
   // Permuted or re-encoded tensors own their bytes; unchanged ones are views into the maps.
   for (const auto& [file, t] : weights.entries()) {
     const std::string gguf_name = map_name(t->name, arch, n_layer, file->path());

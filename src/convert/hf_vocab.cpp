@@ -340,7 +340,17 @@ size_t write_hf_vocab(gguf::Writer& w, const HfFolder& f, HfArch arch) {
       return write_bert_vocab(w, f);
     }
     // Llama and Qwen2 try SentencePiece first, then tokenizer.json, as llama.cpp does.
-    if (fs::exists(f.dir / "tokenizer.model")) {
+    // A tokenizer.model that is not a SentencePiece protobuf (Llama 3 ships a tiktoken file
+    // of that name) gives way to tokenizer.json.
+    bool spm = fs::exists(f.dir / "tokenizer.model");
+    if (spm && !f.tokenizer_json.is_null()) {
+      try {
+        read_sentencepiece_model((f.dir / "tokenizer.model").string());
+      } catch (const Error&) {
+        spm = false;
+      }
+    }
+    if (spm) {
       const size_t n = write_spm_vocab(w, f);
       if (arch == HfArch::llama) write_add_space_prefix(w, f);
       return n;

@@ -258,7 +258,9 @@ TEST(ConvertHf, Llama3UndoesThePermutationAndKeepsTiedEmbeddings) {
   fs::create_directories(folder);
   write_decoder_folder(src, folder, "LlamaForCausalLM", "F32", 1,
                        {{"bos_token_id", 128000}, {"eos_token_id", 128001}});
-  copy_into(folder, "models/tokenizers/llama3", {"tokenizer.json", "tokenizer_config.json"});
+  // Its tokenizer.model is a tiktoken file, not SentencePiece: tokenizer.json must be used.
+  copy_into(folder, "models/tokenizers/llama3",
+            {"tokenizer.json", "tokenizer_config.json", "tokenizer.model"});
   convert::ConvertOptions options;
   options.type = TensorType::F32;
   options.name = src.get_string("general.name");
@@ -297,6 +299,32 @@ TEST(ConvertHf, LlamaSentencePieceF16IsLossless) {
   expect_same_logits(test::fixture(source).string(), out,
                      prompt_ids(out, "The capital of France is"));
   expect_golden_tokens(out, "llama-spm");
+
+  // Llama 3.1 rope scaling adds rope_freqs.weight (F32, head_dim / 2 divisors), first.
+  json config = json::parse(test::read_file(folder / "config.json"));
+  config["rope_scaling"] = {{"rope_type", "llama3"},
+                            {"factor", 8.0},
+                            {"low_freq_factor", 1.0},
+                            {"high_freq_factor", 4.0},
+                            {"original_max_position_embeddings", 8192}};
+  std::ofstream(folder / "config.json") << config.dump();
+  convert::convert_hf(folder.string(), out, options);
+  const auto scaled = gguf::File::open(out);
+  ASSERT_EQ(scaled.tensors().size(), src.tensors().size() + 1);
+  const auto& freqs = scaled.tensors()[0];
+  EXPECT_EQ(freqs.name, "rope_freqs.weight");
+  EXPECT_EQ(freqs.type, TensorType::F32);
+  const int64_t head_dim = 256 / 8;
+  ASSERT_EQ(freqs.ne, (std::vector<int64_t>{head_dim / 2}));
+  const auto values = test::tensor_values(scaled, freqs);
+  for (int64_t i = 0; i < head_dim / 2; ++i) {
+    const double wavelen = 2 * M_PI * std::pow(10000.0, 2.0 * i / head_dim);
+    const double smooth = (8192 / wavelen - 1) / 3;
+    const double want = wavelen < 8192 / 4.0 ? 1
+                        : wavelen > 8192     ? 8
+                                             : 1 / ((1 - smooth) / 8 + smooth);
+    EXPECT_NEAR(values[i], want, 1e-5 * want) << i;
+  }
   fs::remove_all(dir);
 }
 

@@ -17,11 +17,12 @@ namespace {
 
 // 8-byte length | header | data.
 std::vector<uint8_t> make_file(const std::string& header, size_t data_bytes) {
-  std::vector<uint8_t> out(8);
-  uint64_t n = header.size();
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
-  out.insert(out.end(), header.begin(), header.end());
-  for (size_t i = 0; i < data_bytes; ++i) out.push_back(static_cast<uint8_t>(i));
+  // Sized once (GCC 12 warns, wrongly, about vector::insert here).
+  std::vector<uint8_t> out(8 + header.size() + data_bytes);
+  const uint64_t n = header.size();
+  for (size_t i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
+  std::memcpy(out.data() + 8, header.data(), header.size());
+  for (size_t i = 0; i < data_bytes; ++i) out[8 + header.size() + i] = static_cast<uint8_t>(i);
   return out;
 }
 
