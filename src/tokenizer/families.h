@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "tokenizer/vocab.h"
 
 namespace thinkmesh::tokenizer {
@@ -21,5 +23,10 @@ std::string wordpiece_gguf_form(std::string_view text, std::string_view continua
 // Marks [PAD] [UNK] [CLS] [SEP] [MASK] as control tokens and sets the special ids; throws
 // Error(invalid_file) naming `source` when [CLS], [SEP] or [UNK] is missing.
 void set_bert_special_tokens(Vocab& vocab, const std::string& source);
+
+// The tokenizer.ggml.pre name of a byte-level BPE tokenizer.json (`root`), recognised from its
+// pre_tokenizer's Split regex / Digits / ByteLevel steps (hf_json.cpp); Error(unsupported)
+// naming `path` for other pipelines. The converter (src/convert) writes the same name.
+std::string hf_bpe_pre_name(const nlohmann::json& root, const std::string& path);
 
 }  // namespace thinkmesh::tokenizer

@@ -45,41 +45,6 @@ constexpr std::string_view kQwen2Regex =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
     "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-// Flattens a pre_tokenizer (possibly a Sequence) into its steps.
-void collect_steps(const json& node, std::vector<json>& steps) {
-  if (node.is_null()) return;
-  if (node.value("type", "") == "Sequence") {
-    for (const auto& step : node.at("pretokenizers")) collect_steps(step, steps);
-  } else {
-    steps.push_back(node);
-  }
-}
-
-std::string detect_bpe_pre(const json& root, const std::string& path) {
-  std::vector<json> steps;
-  collect_steps(root.value("pre_tokenizer", json()), steps);
-  std::string regex;
-  bool digits_individual = false, byte_level_regex = false;
-  for (const auto& step : steps) {
-    const std::string type = step.value("type", "");
-    if (type == "Split" && step.contains("pattern") && step["pattern"].contains("Regex")) {
-      regex = step["pattern"]["Regex"].get<std::string>();
-    } else if (type == "Digits") {
-      digits_individual = step.value("individual_digits", false);
-    } else if (type == "ByteLevel") {
-      byte_level_regex = step.value("use_regex", true);
-    }
-  }
-  if (regex == kLlama3Regex) return "llama-bpe";
-  if (regex == kQwen2Regex) return "qwen2";
-  if (regex.empty() && digits_individual && byte_level_regex) return "smollm";
-  if (regex.empty() && byte_level_regex) return "gpt-2";
-  throw Error(ErrorKind::unsupported,
-              fmt::format("{}: unrecognised BPE pre-tokenizer (regex '{}'); supported: the "
-                          "gpt-2, llama3, qwen2 and smollm pipelines",
-                          path, regex));
-}
-
 // The id of `text` before Vocab::finalize has built its map (a handful of lookups per file).
 std::optional<TokenId> find_token(const Vocab& v, std::string_view text) {
   const auto it = std::find(v.tokens.begin(), v.tokens.end(), text);
@@ -127,7 +92,7 @@ Vocab bpe_vocab(const json& root, const json& config, const std::string& path) {
   }
   Vocab v;
   v.family = VocabFamily::bpe;
-  v.pre = detect_bpe_pre(root, path);
+  v.pre = tokenizer::hf_bpe_pre_name(root, path);
   for (const auto& [text, id] : model.at("vocab").items()) {
     put_token(v, id.get<size_t>(), text, TokenKind::normal);
   }
@@ -176,6 +141,45 @@ Vocab wordpiece_vocab(const json& root, const std::string& path) {
 }
 
 }  // namespace
+
+namespace tokenizer {
+
+// Flattens a pre_tokenizer (possibly a Sequence) into its steps.
+static void collect_steps(const json& node, std::vector<json>& steps) {
+  if (node.is_null()) return;
+  if (node.value("type", "") == "Sequence") {
+    for (const auto& step : node.at("pretokenizers")) collect_steps(step, steps);
+  } else {
+    steps.push_back(node);
+  }
+}
+
+std::string hf_bpe_pre_name(const json& root, const std::string& path) {
+  std::vector<json> steps;
+  collect_steps(root.value("pre_tokenizer", json()), steps);
+  std::string regex;
+  bool digits_individual = false, byte_level_regex = false;
+  for (const auto& step : steps) {
+    const std::string type = step.value("type", "");
+    if (type == "Split" && step.contains("pattern") && step["pattern"].contains("Regex")) {
+      regex = step["pattern"]["Regex"].get<std::string>();
+    } else if (type == "Digits") {
+      digits_individual = step.value("individual_digits", false);
+    } else if (type == "ByteLevel") {
+      byte_level_regex = step.value("use_regex", true);
+    }
+  }
+  if (regex == kLlama3Regex) return "llama-bpe";
+  if (regex == kQwen2Regex) return "qwen2";
+  if (regex.empty() && digits_individual && byte_level_regex) return "smollm";
+  if (regex.empty() && byte_level_regex) return "gpt-2";
+  throw Error(ErrorKind::unsupported,
+              fmt::format("{}: unrecognised BPE pre-tokenizer (regex '{}'); supported: the "
+                          "gpt-2, llama3, qwen2 and smollm pipelines",
+                          path, regex));
+}
+
+}  // namespace tokenizer
 
 std::unique_ptr<Tokenizer> Tokenizer::from_hf_json(const std::string& tokenizer_json,
                                                    const std::string& config_json) {

@@ -18,5 +18,6 @@ void register_convert_wordvec(CLI::App& app);  // cmd_convert_wordvec.cpp
 void register_synth(CLI::App& app);     // cmd_synth.cpp
 void register_quantize(CLI::App& app);   // cmd_quantize.cpp
 void register_calibrate(CLI::App& app);  // cmd_calibrate.cpp
+void register_convert(CLI::App& app);          // cmd_convert.cpp
 
 }  // namespace thinkmesh::cli

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   thinkmesh::cli::register_synth(app);
   thinkmesh::cli::register_quantize(app);
   thinkmesh::cli::register_calibrate(app);
+  thinkmesh::cli::register_convert(app);
 
   try {
     app.parse(argc, argv);
