@@ -102,7 +102,16 @@ void ThreadPool::run_impl(int32_t n_parts, void (*call)(void*, int32_t), void* c
   }
   s.wake.notify_all();
   s.work();
-  while (s.busy.load(std::memory_order_acquire) != 0) Shared::pause();
+  // Wait for the workers to check in. On an idle machine they are spinning and arrive within
+  // a microsecond; when the CPU is oversubscribed a worker may be descheduled, so after a
+  // short spin yield the core instead of burning the time slice it needs.
+  for (int spins = 0; s.busy.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 4096) {
+      Shared::pause();
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 // ---- matrix product -------------------------------------------------------------------------
