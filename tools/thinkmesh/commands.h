@@ -15,5 +15,7 @@ void register_bench(CLI::App& app);     // cmd_bench.cpp
 void register_chat(CLI::App& app);      // cmd_chat.cpp
 void register_embed(CLI::App& app);     // cmd_embed.cpp (embed, similarity)
 void register_convert_wordvec(CLI::App& app);  // cmd_convert_wordvec.cpp
+void register_eval(CLI::App& app);              // cmd_eval.cpp
+void register_prune(CLI::App& app);             // cmd_prune.cpp
 
 }  // namespace thinkmesh::cli

@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   thinkmesh::cli::register_chat(app);
   thinkmesh::cli::register_embed(app);
   thinkmesh::cli::register_convert_wordvec(app);
+  thinkmesh::cli::register_eval(app);
+  thinkmesh::cli::register_prune(app);
 
   try {
     app.parse(argc, argv);
