@@ -28,8 +28,11 @@
 namespace thinkmesh {
 
 struct PruneOptions {
-  double ffn_fraction = 0;   // default 0; fraction of each layer's FFN neurons to remove, [0, 1)
-  double unstructured = 0;   // default 0; fraction of each layer matrix's smallest |w| to zero
+  double ffn_fraction = 0;  // default 0; fraction of each layer's FFN neurons to remove, [0, 1)
+  double unstructured = 0;  // default 0; fraction of each layer matrix's smallest |w| to zero
+  // default 0; query heads removed per layer, a multiple of the query heads per KV head (whole
+  // KV groups go with their query heads, so head counts stay uniform)
+  int32_t heads = 0;
   std::string calib_text;    // default empty = magnitude importance; else calibration text
   int32_t calib_ctx = 512;   // default 512; tokens per calibration chunk (BOS first)
   int32_t calib_chunks = 0;  // default 0 = every chunk of the calibration text
@@ -51,8 +54,11 @@ struct PruneReport {
   int64_t unstructured_total = 0;   // weights of the matrices it ran on
   uint64_t bytes_in = 0;            // file sizes
   uint64_t bytes_out = 0;
-  bool calibrated = false;   // importance came from calib_text
-  int64_t calib_tokens = 0;  // tokens decoded for calibration
+  int32_t n_head_before = 0;  // query heads per layer (0 when heads = 0)
+  int32_t n_head_after = 0;
+  std::vector<std::string> attn_output_types;  // per layer, the type attn_output is written in
+  bool calibrated = false;                     // importance came from calib_text
+  int64_t calib_tokens = 0;                    // tokens decoded for calibration
 };
 
 // Reads `in_path`, prunes, writes `out_path` (atomically). Throws Error(invalid_argument) for

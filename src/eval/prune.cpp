@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <numeric>
 #include <optional>
+#include <set>
 
 #include <fmt/core.h>
 
@@ -112,9 +114,11 @@ TensorType rewrite_type(TensorType source, int64_t cols) {
   return source == TensorType::F32 ? TensorType::F32 : TensorType::F16;
 }
 
-// Mean |a_j| of ffn_down's input per layer over the calibration text, [layer][n_ff].
-std::vector<std::vector<double>> calibrate_ffn(const std::string& path, const PruneOptions& o,
-                                               int64_t& n_tokens_out) {
+// Mean |x_j| of the input of every matrix named in `names`, over the calibration text:
+// name → one value per input column.
+std::map<std::string, std::vector<double>> calibrate(const std::string& path,
+                                                     const std::set<std::string>& names,
+                                                     const PruneOptions& o, int64_t& n_tokens_out) {
   const auto model = Model::load(path);
   const ModelInfo& info = model->info();
   const std::vector<TokenId> tokens = tokenize_for_eval(*model, o.calib_text);
@@ -127,11 +131,11 @@ std::vector<std::vector<double>> calibrate_ffn(const std::string& path, const Pr
   auto n_chunks = static_cast<int32_t>(tokens.size() / static_cast<size_t>(n_ctx));
   if (o.calib_chunks > 0) n_chunks = std::min(n_chunks, o.calib_chunks);
 
-  std::vector<std::vector<double>> sum_abs(static_cast<size_t>(info.n_layer));
-  for (int32_t l = 0; l < info.n_layer; ++l)
-    sum_abs[static_cast<size_t>(l)].assign(static_cast<size_t>(info.n_ff[static_cast<size_t>(l)]),
-                                           0.0);
-  int64_t n_seen = 0;
+  struct Acc {
+    std::vector<double> sum_abs;
+    int64_t n = 0;
+  };
+  std::map<std::string, Acc> acc;
   ContextOptions co;
   co.n_ctx = n_ctx;
   co.n_batch = n_ctx;
@@ -139,17 +143,14 @@ std::vector<std::vector<double>> calibrate_ffn(const std::string& path, const Pr
   co.n_threads = o.n_threads;
   co.activation_observer = [&](const std::string& w, const float* x, int64_t n_tok,
                                int64_t n_cols) {
-    // "blk.<L>.ffn_down.weight"
-    constexpr std::string_view kSuffix = ".ffn_down.weight";
-    if (!w.starts_with("blk.") || !w.ends_with(kSuffix)) return;
-    const int layer = std::stoi(w.substr(4, w.size() - 4 - kSuffix.size()));
-    auto& acc = sum_abs.at(static_cast<size_t>(layer));
-    if (static_cast<int64_t>(acc.size()) != n_cols) return;
+    if (!names.contains(w)) return;
+    Acc& a = acc[w];
+    if (a.sum_abs.empty()) a.sum_abs.assign(static_cast<size_t>(n_cols), 0.0);
     for (int64_t t = 0; t < n_tok; ++t) {
       const float* row = x + t * n_cols;
-      for (int64_t j = 0; j < n_cols; ++j) acc[static_cast<size_t>(j)] += std::fabs(row[j]);
+      for (int64_t j = 0; j < n_cols; ++j) a.sum_abs[static_cast<size_t>(j)] += std::fabs(row[j]);
     }
-    if (layer == 0) n_seen += n_tok;
+    a.n += n_tok;
   };
   Context ctx(model, co);
   const std::optional<TokenId> bos =
@@ -163,10 +164,13 @@ std::vector<std::vector<double>> calibrate_ffn(const std::string& path, const Pr
     }
     ctx.decode(b);
   }
-  for (auto& layer : sum_abs)
-    for (double& v : layer) v /= static_cast<double>(std::max<int64_t>(1, n_seen));
-  n_tokens_out = n_seen;
-  return sum_abs;
+  std::map<std::string, std::vector<double>> out;
+  for (auto& [name, a] : acc) {
+    for (double& v : a.sum_abs) v /= static_cast<double>(std::max<int64_t>(1, a.n));
+    out.emplace(name, std::move(a.sum_abs));
+    n_tokens_out = a.n;
+  }
+  return out;
 }
 
 // Indices of the `keep` highest scores, in increasing index order.
@@ -193,6 +197,131 @@ std::string layer_tensor(int32_t l, const char* what) {
   return fmt::format("blk.{}.{}.weight", l, what);
 }
 
+// Squared L2 norm of each column of m.
+std::vector<double> column_norms2(Matrix& m) {
+  std::vector<double> n(static_cast<size_t>(m.cols), 0.0);
+  for (int64_t r = 0; r < m.rows; ++r) {
+    const float* row = m.row(r);
+    for (int64_t j = 0; j < m.cols; ++j) n[static_cast<size_t>(j)] += double{row[j]} * row[j];
+  }
+  return n;
+}
+
+double row_norm2(Matrix& m, int64_t r) {
+  double s = 0;
+  for (int64_t c = 0; c < m.cols; ++c) s += double{m.row(r)[c]} * m.row(r)[c];
+  return s;
+}
+
+// The tensors the pruning steps replace, and the unstructured step applied as they are built.
+class Rewriter {
+ public:
+  Rewriter(const gguf::File& src, const PruneOptions& o, PruneReport& report)
+      : src_(src), o_(o), report_(report) {}
+
+  // Keeps rows `kept` (in order): their blocks are copied unless zeroing changes them.
+  void keep_rows(const gguf::TensorInfo& t, const std::vector<int64_t>& kept) {
+    const auto keep = static_cast<int64_t>(kept.size());
+    std::vector<int64_t> ne = t.ne;
+    ne.back() = keep;
+    if (o_.unstructured > 0 && t.ne.size() == 2) {
+      Matrix full = dequantize(src_, t), m;
+      m.rows = keep;
+      m.cols = full.cols;
+      m.v.resize(static_cast<size_t>(keep * m.cols));
+      for (int64_t i = 0; i < keep; ++i)
+        std::memcpy(m.row(i), full.row(kept[static_cast<size_t>(i)]),
+                    static_cast<size_t>(m.cols) * sizeof(float));
+      store(t, std::move(m), std::move(ne));
+      return;
+    }
+    const auto bytes = src_.tensor_data(t);
+    const size_t rb = t.ne.size() == 1 ? traits(t.type).type_size : row_bytes(t.type, t.ne[0]);
+    if (t.ne.size() == 1 && traits(t.type).block_size != 1) {
+      throw Error(ErrorKind::unsupported,
+                  fmt::format("prune: {}: a block-quantized 1-D tensor", t.name));
+    }
+    std::vector<uint8_t> out(rb * static_cast<size_t>(keep));
+    for (int64_t i = 0; i < keep; ++i)
+      std::memcpy(out.data() + static_cast<size_t>(i) * rb,
+                  bytes.data() + static_cast<size_t>(kept[static_cast<size_t>(i)]) * rb, rb);
+    tensors_.push_back({t.name, {t.type, std::move(ne), std::move(out)}});
+  }
+
+  // Keeps columns `kept` of an already dequantized matrix m of tensor t.
+  void keep_cols(const gguf::TensorInfo& t, Matrix& full, const std::vector<int64_t>& kept) {
+    const auto keep = static_cast<int64_t>(kept.size());
+    Matrix m;
+    m.rows = full.rows;
+    m.cols = keep;
+    m.v.resize(static_cast<size_t>(m.rows * keep));
+    for (int64_t r = 0; r < m.rows; ++r)
+      for (int64_t i = 0; i < keep; ++i) m.row(r)[i] = full.row(r)[kept[static_cast<size_t>(i)]];
+    store(t, std::move(m), {keep, full.rows});
+  }
+
+  // The unstructured step alone on a tensor no other step replaced.
+  void zero_only(const gguf::TensorInfo& t) {
+    if (find(t.name) != nullptr) return;
+    store(t, dequantize(src_, t), t.ne);
+  }
+
+  // The type tensor `name` was written in (its source type when not rewritten).
+  TensorType type_of(const gguf::TensorInfo& t) const {
+    const auto* r = find(t.name);
+    return r == nullptr ? t.type : r->type;
+  }
+
+  void add_all(gguf::Writer& w) {
+    for (const auto& t : src_.tensors()) {
+      auto* r = find(t.name);
+      if (r == nullptr) {
+        w.add_tensor(t.name, t.type, t.ne, src_.tensor_data(t));
+      } else {
+        w.add_tensor(t.name, r->type, r->ne, std::move(r->bytes));
+      }
+    }
+  }
+
+ private:
+  struct Replacement {
+    TensorType type;
+    std::vector<int64_t> ne;
+    std::vector<uint8_t> bytes;
+  };
+
+  void store(const gguf::TensorInfo& t, Matrix m, std::vector<int64_t> ne) {
+    if (o_.unstructured > 0 && is_layer_matrix(t.name)) {
+      report_.zeroed += zero_smallest(m.v, o_.unstructured);
+      report_.unstructured_total += static_cast<int64_t>(m.v.size());
+    }
+    const TensorType type = rewrite_type(t.type, m.cols);
+    tensors_.push_back({t.name, {type, std::move(ne), quantize(m, type)}});
+  }
+  const Replacement* find(const std::string& name) const {
+    for (const auto& [n, r] : tensors_)
+      if (n == name) return &r;
+    return nullptr;
+  }
+  Replacement* find(const std::string& name) {
+    for (auto& [n, r] : tensors_)
+      if (n == name) return &r;
+    return nullptr;
+  }
+
+  const gguf::File& src_;
+  const PruneOptions& o_;
+  PruneReport& report_;
+  std::vector<std::pair<std::string, Replacement>> tensors_;
+};
+
+// The kept width of a dimension of n entries when `fraction` is removed, rounded to `multiple`.
+int64_t kept_width(int64_t n, double fraction, int64_t multiple) {
+  const double want = (1.0 - fraction) * static_cast<double>(n);
+  const int64_t keep = std::llround(want / static_cast<double>(multiple)) * multiple;
+  return std::clamp<int64_t>(keep, std::min<int64_t>(multiple, n), n);
+}
+
 }  // namespace
 
 PruneReport prune_model(const std::string& in_path, const std::string& out_path,
@@ -205,42 +334,104 @@ PruneReport prune_model(const std::string& in_path, const std::string& out_path,
     throw Error(ErrorKind::invalid_argument,
                 fmt::format("prune: --unstructured {} is outside [0, 1)", o.unstructured));
   }
-  if (o.ffn_fraction == 0 && o.unstructured == 0) {
+  if (o.heads < 0) {
+    throw Error(ErrorKind::invalid_argument, fmt::format("prune: --heads {} < 0", o.heads));
+  }
+  if (o.ffn_fraction == 0 && o.unstructured == 0 && o.heads == 0) {
     throw Error(ErrorKind::invalid_argument,
-                "prune: nothing to do (give --ffn and/or --unstructured)");
+                "prune: nothing to do (give --ffn, --heads and/or --unstructured)");
   }
   const gguf::File src = gguf::File::open(in_path);
   const std::string arch = src.get_string("general.architecture");
-  const auto n_layer = static_cast<int32_t>(src.get_int(arch + ".block_count"));
-  const std::string ff_key = arch + ".feed_forward_length";
+  const std::string p = arch + ".";
+  const auto n_layer = static_cast<int32_t>(src.get_int(p + "block_count"));
 
   PruneReport report;
   report.bytes_in = src.file_size();
+  Rewriter rw(src, o, report);
+  gguf::Writer writer(src.version(), static_cast<uint32_t>(src.alignment()));
+  for (const auto& kv : src.metadata()) writer.set(kv.key, kv.value);
 
-  // Replacement bytes and types by tensor name; tensors absent here are copied as they are.
-  struct Rewritten {
-    TensorType type;
-    std::vector<int64_t> ne;
-    std::vector<uint8_t> bytes;
-  };
-  std::vector<std::pair<std::string, Rewritten>> rewritten;
-  auto rewrite = [&](const std::string& tname, TensorType type, std::vector<int64_t> ne,
-                     std::vector<uint8_t> bytes) {
-    rewritten.push_back({tname, {type, std::move(ne), std::move(bytes)}});
-  };
-  auto unstructured = [&](Matrix& m) {
-    if (o.unstructured <= 0) return;
-    report.zeroed += zero_smallest(m.v, o.unstructured);
-    report.unstructured_total += static_cast<int64_t>(m.v.size());
-  };
+  // Head geometry from the model loader (uniform head counts, head size).
+  ModelInfo info;
+  if (o.heads > 0) info = Model::load(in_path, {false})->info();
+  const int32_t group = o.heads > 0 ? info.n_head / info.n_head_kv : 1;
+  if (o.heads > 0 && (o.heads % group != 0 || o.heads >= info.n_head)) {
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("prune: --heads {} must be a multiple of the {} query heads per KV "
+                            "head and below the {} heads",
+                            o.heads, group, info.n_head));
+  }
 
-  std::vector<int32_t> new_ff;
-  if (o.ffn_fraction > 0) {
-    std::vector<std::vector<double>> act;
-    if (!o.calib_text.empty()) {
-      act = calibrate_ffn(in_path, o, report.calib_tokens);
-      report.calibrated = true;
+  std::map<std::string, std::vector<double>> act;
+  if (!o.calib_text.empty() && (o.ffn_fraction > 0 || o.heads > 0)) {
+    std::set<std::string> names;
+    for (int32_t l = 0; l < n_layer; ++l) {
+      if (o.ffn_fraction > 0) names.insert(layer_tensor(l, "ffn_down"));
+      if (o.heads > 0) names.insert(layer_tensor(l, "attn_output"));
     }
+    act = calibrate(in_path, names, o, report.calib_tokens);
+    report.calibrated = true;
+  }
+  auto activation = [&](const std::string& name, int64_t j) {
+    const auto it = act.find(name);
+    if (it == act.end() || static_cast<size_t>(j) >= it->second.size()) {
+      throw Error(ErrorKind::internal, fmt::format("prune: no calibration data for {}", name));
+    }
+    return it->second[static_cast<size_t>(j)];
+  };
+
+  if (o.heads > 0) {
+    const int64_t hd = info.head_dim;
+    const int32_t n_kv = info.n_head_kv, n_kv_keep = n_kv - o.heads / group;
+    for (int32_t l = 0; l < n_layer; ++l) {
+      const auto& tq = require_tensor(src, layer_tensor(l, "attn_q"));
+      const auto& tk = require_tensor(src, layer_tensor(l, "attn_k"));
+      const auto& tv = require_tensor(src, layer_tensor(l, "attn_v"));
+      const auto& to = require_tensor(src, layer_tensor(l, "attn_output"));
+      Matrix wv = dequantize(src, tv), wo = dequantize(src, to);
+      const std::vector<double> wo_cols = column_norms2(wo);
+      // Score of KV group g: the size of what it can add to the residual stream,
+      // ‖Wv_g‖ · ‖Wo columns of its query heads‖ (magnitude), or Σ mean|a_i|·‖Wo_:,i‖ over
+      // those columns (calibration; a = attention output, attn_output's input).
+      std::vector<double> score(static_cast<size_t>(n_kv), 0.0);
+      for (int32_t g = 0; g < n_kv; ++g) {
+        double v2 = 0, o2 = 0, cal = 0;
+        for (int64_t r = g * hd; r < (g + 1) * hd; ++r) v2 += row_norm2(wv, r);
+        for (int64_t c = g * group * hd; c < (g + 1) * group * hd; ++c) {
+          o2 += wo_cols[static_cast<size_t>(c)];
+          if (report.calibrated)
+            cal += activation(to.name, c) * std::sqrt(wo_cols[static_cast<size_t>(c)]);
+        }
+        score[static_cast<size_t>(g)] = report.calibrated ? cal : std::sqrt(v2) * std::sqrt(o2);
+      }
+      const std::vector<int64_t> groups = top_indices(score, n_kv_keep);
+      std::vector<int64_t> q_rows, kv_rows;
+      for (const int64_t g : groups) {
+        for (int64_t r = g * hd; r < (g + 1) * hd; ++r) kv_rows.push_back(r);
+        for (int64_t r = g * group * hd; r < (g + 1) * group * hd; ++r) q_rows.push_back(r);
+      }
+      rw.keep_rows(tq, q_rows);
+      rw.keep_rows(tk, kv_rows);
+      rw.keep_rows(tv, kv_rows);
+      for (const char* b : {"attn_q.bias", "attn_k.bias", "attn_v.bias"}) {
+        const auto* t = src.find_tensor(fmt::format("blk.{}.{}", l, b));
+        if (t != nullptr) rw.keep_rows(*t, b[5] == 'q' ? q_rows : kv_rows);
+      }
+      rw.keep_cols(to, wo, q_rows);
+      report.n_head_before = info.n_head;
+      report.n_head_after = n_kv_keep * group;
+      report.attn_output_types.emplace_back(traits(rw.type_of(to)).name);
+    }
+    writer.set(p + "attention.head_count",
+               gguf::Value::u32(static_cast<uint32_t>(n_kv_keep * group)));
+    writer.set(p + "attention.head_count_kv", gguf::Value::u32(static_cast<uint32_t>(n_kv_keep)));
+    writer.set(p + "attention.key_length", gguf::Value::u32(static_cast<uint32_t>(hd)));
+    writer.set(p + "attention.value_length", gguf::Value::u32(static_cast<uint32_t>(hd)));
+  }
+
+  if (o.ffn_fraction > 0) {
+    std::vector<int32_t> new_ff;
     for (int32_t l = 0; l < n_layer; ++l) {
       const auto& tg = require_tensor(src, layer_tensor(l, "ffn_gate"));
       const auto& tu = require_tensor(src, layer_tensor(l, "ffn_up"));
@@ -250,103 +441,39 @@ PruneReport prune_model(const std::string& in_path, const std::string& out_path,
         throw Error(ErrorKind::invalid_file,
                     fmt::format("prune: {}: layer {} FFN shapes disagree", in_path, l));
       }
-      Matrix g = dequantize(src, tg), u = dequantize(src, tu), d = dequantize(src, td);
-      std::vector<double> down_norm(static_cast<size_t>(n_ff), 0.0);
-      for (int64_t r = 0; r < d.rows; ++r) {
-        const float* row = d.row(r);
-        for (int64_t j = 0; j < n_ff; ++j)
-          down_norm[static_cast<size_t>(j)] += static_cast<double>(row[j]) * row[j];
-      }
+      Matrix d = dequantize(src, td);
+      const std::vector<double> down_norm = column_norms2(d);
       std::vector<double> score(static_cast<size_t>(n_ff));
-      for (int64_t j = 0; j < n_ff; ++j) {
-        const double dn = std::sqrt(down_norm[static_cast<size_t>(j)]);
-        if (report.calibrated) {
-          score[static_cast<size_t>(j)] = act[static_cast<size_t>(l)][static_cast<size_t>(j)] * dn;
-        } else {
-          double gn = 0, un = 0;
-          for (int64_t c = 0; c < g.cols; ++c) {
-            gn += static_cast<double>(g.row(j)[c]) * g.row(j)[c];
-            un += static_cast<double>(u.row(j)[c]) * u.row(j)[c];
-          }
-          score[static_cast<size_t>(j)] = std::sqrt(gn) * std::sqrt(un) * dn;
-        }
+      if (report.calibrated) {
+        for (int64_t j = 0; j < n_ff; ++j)
+          score[static_cast<size_t>(j)] =
+              activation(td.name, j) * std::sqrt(down_norm[static_cast<size_t>(j)]);
+      } else {
+        Matrix g = dequantize(src, tg), u = dequantize(src, tu);
+        for (int64_t j = 0; j < n_ff; ++j)
+          score[static_cast<size_t>(j)] = std::sqrt(row_norm2(g, j)) * std::sqrt(row_norm2(u, j)) *
+                                          std::sqrt(down_norm[static_cast<size_t>(j)]);
       }
-      const bool down_quantized = traits(td.type).quantized;
-      const int64_t multiple =
-          o.multiple > 0 ? o.multiple : (down_quantized ? traits(td.type).block_size : 1);
-      const double want = (1.0 - o.ffn_fraction) * static_cast<double>(n_ff);
-      int64_t keep = std::llround(want / static_cast<double>(multiple)) * multiple;
-      keep = std::clamp<int64_t>(keep, std::min<int64_t>(multiple, n_ff), n_ff);
+      const int64_t multiple = o.multiple > 0
+                                   ? o.multiple
+                                   : (traits(td.type).quantized ? traits(td.type).block_size : 1);
+      const int64_t keep = kept_width(n_ff, o.ffn_fraction, multiple);
       const std::vector<int64_t> kept = top_indices(score, keep);
-
-      // gate/up: keep rows; copied block for block unless the unstructured step changes them.
-      for (const auto* t : {&tg, &tu}) {
-        if (o.unstructured > 0) {
-          Matrix full = t == &tg ? std::move(g) : std::move(u);
-          Matrix m;
-          m.rows = keep;
-          m.cols = full.cols;
-          m.v.resize(static_cast<size_t>(keep * m.cols));
-          for (int64_t i = 0; i < keep; ++i)
-            std::memcpy(m.row(i), full.row(kept[static_cast<size_t>(i)]),
-                        static_cast<size_t>(m.cols) * sizeof(float));
-          unstructured(m);
-          const TensorType type = rewrite_type(t->type, m.cols);
-          rewrite(t->name, type, {m.cols, keep}, quantize(m, type));
-        } else {
-          const auto bytes = src.tensor_data(*t);
-          const size_t rb = row_bytes(t->type, t->ne[0]);
-          std::vector<uint8_t> out(rb * static_cast<size_t>(keep));
-          for (int64_t i = 0; i < keep; ++i)
-            std::memcpy(out.data() + static_cast<size_t>(i) * rb,
-                        bytes.data() + static_cast<size_t>(kept[static_cast<size_t>(i)]) * rb, rb);
-          rewrite(t->name, t->type, {t->ne[0], keep}, std::move(out));
-        }
-      }
-      // down: keep columns.
-      Matrix m;
-      m.rows = d.rows;
-      m.cols = keep;
-      m.v.resize(static_cast<size_t>(m.rows * keep));
-      for (int64_t r = 0; r < d.rows; ++r)
-        for (int64_t i = 0; i < keep; ++i) m.row(r)[i] = d.row(r)[kept[static_cast<size_t>(i)]];
-      unstructured(m);
-      const TensorType down_type = rewrite_type(td.type, keep);
-      rewrite(td.name, down_type, {keep, m.rows}, quantize(m, down_type));
+      rw.keep_rows(tg, kept);
+      rw.keep_rows(tu, kept);
+      rw.keep_cols(td, d, kept);
       new_ff.push_back(static_cast<int32_t>(keep));
       report.layers.push_back({static_cast<int32_t>(n_ff), static_cast<int32_t>(keep),
-                               std::string(traits(down_type).name)});
+                               std::string(traits(rw.type_of(td)).name)});
     }
-  }
-  if (o.unstructured > 0) {
-    for (const auto& t : src.tensors()) {
-      if (!is_layer_matrix(t.name)) continue;
-      const bool done = std::any_of(rewritten.begin(), rewritten.end(),
-                                    [&](const auto& r) { return r.first == t.name; });
-      if (done) continue;
-      if (!traits(t.type).can_dequantize) {
-        throw Error(ErrorKind::unsupported, fmt::format("prune: {}: cannot dequantize {} ({})",
-                                                        in_path, t.name, traits(t.type).name));
-      }
-      Matrix m = dequantize(src, t);
-      unstructured(m);
-      const TensorType type = rewrite_type(t.type, m.cols);
-      rewrite(t.name, type, t.ne, quantize(m, type));
-    }
+    writer.set(p + "feed_forward_length", gguf::Value::i32_array(new_ff));
   }
 
-  gguf::Writer writer(src.version(), static_cast<uint32_t>(src.alignment()));
-  for (const auto& kv : src.metadata()) writer.set(kv.key, kv.value);
-  if (!new_ff.empty()) writer.set(ff_key, gguf::Value::i32_array(new_ff));
-  for (const auto& t : src.tensors()) {
-    const auto it = std::find_if(rewritten.begin(), rewritten.end(),
-                                 [&](const auto& r) { return r.first == t.name; });
-    if (it == rewritten.end()) {
-      writer.add_tensor(t.name, t.type, t.ne, src.tensor_data(t));
-    } else {
-      writer.add_tensor(t.name, it->second.type, it->second.ne, std::move(it->second.bytes));
-    }
+  if (o.unstructured > 0) {
+    for (const auto& t : src.tensors())
+      if (is_layer_matrix(t.name)) rw.zero_only(require_tensor(src, t.name));
   }
+  rw.add_all(writer);
   writer.write(out_path);
   report.bytes_out = gguf::File::open(out_path).file_size();
   return report;

@@ -208,7 +208,7 @@ TEST(CliEval, JsonFieldsAndBudgets) {
               1e-9 * j["ppl_base"].get<double>());
   // Errors exit non-zero: a missing text file, a text too short.
   EXPECT_NE(run_cli("eval -m " + base + " -f /nonexistent 2>/dev/null").status, 0);
-  EXPECT_NE(run_cli("eval -m " + base + " -f " + text + " --ctx 2048 2>/dev/null").status, 0);
+  EXPECT_NE(run_cli("eval -m " + base + " -f " + text + " --ctx 4096 2>/dev/null").status, 0);
 }
 
 // --- llama-perplexity's figures for tiny-llama-spm (golden/quant-error.json) ---------------
@@ -249,7 +249,13 @@ struct RemoveMaster {
   }
 } remove_master;
 
-class QuantErrorGolden : public ::testing::TestWithParam<std::string> {};
+// Which variant, on how many chunks (F16's KLD is ~0 on any chunk: one is enough).
+struct GoldenCase {
+  const char* variant;
+  int32_t chunks;
+};
+
+class QuantErrorGolden : public ::testing::TestWithParam<GoldenCase> {};
 
 TEST_P(QuantErrorGolden, FirstChunksAgreeWithLlamaPerplexity) {
   const std::string golden = "fixtures/golden/quant-error.json";
@@ -257,7 +263,8 @@ TEST_P(QuantErrorGolden, FirstChunksAgreeWithLlamaPerplexity) {
   THINKMESH_REQUIRE_FIXTURE("fixtures/models/tiny-llama-spm-F16.gguf");
   std::ifstream in(test::fixture(golden));
   const auto g = nlohmann::json::parse(in);
-  const auto& v = g.at("variants").at(GetParam());
+  const std::string variant = GetParam().variant;
+  const auto& v = g.at("variants").at(variant);
   const std::string model_rel = v.at("model");
   THINKMESH_REQUIRE_FIXTURE(model_rel);
   const std::string text_path = g.at("text_file");
@@ -267,35 +274,41 @@ TEST_P(QuantErrorGolden, FirstChunksAgreeWithLlamaPerplexity) {
   const auto cand = load(model_rel);
   EvalOptions o;
   o.n_ctx = g.at("n_ctx");
-  o.n_chunks = 2;
+  o.n_chunks = GetParam().chunks;
   o.n_threads = 2;
   const EvalReport r = evaluate(*cand, *base, test::read_file(text_path), o);
-  ASSERT_EQ(r.n_tokens, 2 * g.at("scored_tokens_per_chunk").get<int>());
+  ASSERT_EQ(r.n_tokens, o.n_chunks * g.at("scored_tokens_per_chunk").get<int>());
   EXPECT_GE(r.base.n_text_tokens, g.at("n_tokens_evaluated").get<int64_t>());
 
-  // PPL of a random-weight model ≈ vocabulary size; 2 chunks vs 17: within 5 %.
+  // PPL of a random-weight model ≈ vocabulary size; the first chunks vs all 17: within 5 %.
   const double ppl_base = g.at("base_ppl"), ppl = v.at("ppl");
   const double kld = v.at("mean_kld"), kld_max = v.at("max_kld");
   const double top1 = v.at("same_top_p_pct").get<double>() / 100;
   std::printf(
-      "%-6s ours (2 chunks): PPL base %.2f cand %.2f  KLD %.6f (max %.6f)  top-1 %.4f\n"
+      "%-6s ours (%d chunks): PPL base %.2f cand %.2f  KLD %.6f (max %.6f)  top-1 %.4f\n"
       "       llama (17 chunks): PPL base %.2f cand %.2f  KLD %.6f (max %.6f)  top-1 %.4f\n",
-      GetParam().c_str(), r.base.ppl.value, r.candidate.ppl.value, r.kld_mean.value, r.kld_max,
-      r.top1_agreement.value, ppl_base, ppl, kld, kld_max, top1);
+      variant.c_str(), o.n_chunks, r.base.ppl.value, r.candidate.ppl.value, r.kld_mean.value,
+      r.kld_max, r.top1_agreement.value, ppl_base, ppl, kld, kld_max, top1);
   EXPECT_NEAR(r.base.ppl.value, ppl_base, 0.05 * ppl_base);
   EXPECT_NEAR(r.candidate.ppl.value, ppl, 0.05 * ppl);
-  // KLD per token is tightly spread (max ≈ 1.4 x mean): the 2-chunk mean is within 25 %; an
-  // F16 model's KLD (< 5e-7 printed as 0) stays tiny.
+  // KLD per token is tightly spread (max ≈ 1.4 x mean) but differs a little between chunks
+  // (Q4_K_M: 0.00207 over chunks 1-2, 0.00233 over all 17): within 25 %. An F16 model's KLD
+  // (< 5e-7, printed as 0 by llama-perplexity) stays tiny.
   if (kld > 1e-5) {
     EXPECT_NEAR(r.kld_mean.value, kld, 0.25 * kld);
   } else {
     EXPECT_LT(r.kld_mean.value, 1e-5);
   }
-  // Top-1: binomial error on 510 tokens is ≤ 2.2 %; allow 4 sigma.
-  EXPECT_NEAR(r.top1_agreement.value, top1, 0.09);
+  // Top-1 of near-flat distributions depends on the chunk far beyond its binomial error
+  // (Q4_K_M: 39 % over chunks 1-2 against 53 % over all 17, with the full run agreeing with
+  // llama-perplexity, docs/evaluation.md), so only a loose bound here.
+  EXPECT_NEAR(r.top1_agreement.value, top1, top1 > 0.9 ? 0.01 : 0.2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Spm, QuantErrorGolden, ::testing::Values("F16", "Q4_0", "Q4_K_M"));
+INSTANTIATE_TEST_SUITE_P(Spm, QuantErrorGolden,
+                         ::testing::Values(GoldenCase{"F16", 1}, GoldenCase{"Q4_0", 2},
+                                           GoldenCase{"Q4_K_M", 2}),
+                         [](const auto& p) { return std::string(p.param.variant); });
 
 }  // namespace
 }  // namespace thinkmesh

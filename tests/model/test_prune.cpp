@@ -223,6 +223,53 @@ TEST(Prune, UnstructuredKeepsShapesAndZeroesTheFraction) {
   EXPECT_NEAR(static_cast<double>(zeroed) / static_cast<double>(total), 0.3, 1e-3);
 }
 
+TEST(Prune, HeadsRemoveWholeKvGroups) {
+  THINKMESH_REQUIRE_FIXTURE(kStories);
+  THINKMESH_REQUIRE_FIXTURE(kStoriesText);
+  THINKMESH_REQUIRE_FIXTURE(kSpmQ4);
+  const std::string in = test::fixture(kStories).string();
+  TempPath mag("heads-mag.gguf"), cal("heads-cal.gguf");
+  PruneOptions o;
+  o.heads = 2;  // 8 heads, 4 KV heads: one KV group of 2 query heads
+  const PruneReport r = prune_model(in, mag.str(), o);
+  EXPECT_EQ(r.n_head_before, 8);
+  EXPECT_EQ(r.n_head_after, 6);
+  const auto m = Model::load(mag.str());
+  EXPECT_EQ(m->info().n_head, 6);
+  EXPECT_EQ(m->info().n_head_kv, 3);
+  EXPECT_EQ(m->info().head_dim, 8);
+  const gguf::File f = gguf::File::open(mag.str());
+  EXPECT_EQ(f.find_tensor("blk.0.attn_q.weight")->ne, (std::vector<int64_t>{64, 48}));
+  EXPECT_EQ(f.find_tensor("blk.0.attn_k.weight")->ne, (std::vector<int64_t>{64, 24}));
+  EXPECT_EQ(f.find_tensor("blk.0.attn_output.weight")->ne, (std::vector<int64_t>{48, 64}));
+  greedy(m, 8);
+  o.calib_text = test::read_file(test::fixture(kStoriesText)).substr(0, 8000);
+  o.calib_ctx = 128;
+  o.n_threads = 2;
+  prune_model(in, cal.str(), o);
+  const EvalReport em = eval_against(mag.str(), in), ec = eval_against(cal.str(), in);
+  std::printf("heads -2 of 8: magnitude KLD %.5f top-1 %.4f | calibration KLD %.5f top-1 %.4f\n",
+              em.kld_mean.value, em.top1_agreement.value, ec.kld_mean.value,
+              ec.top1_agreement.value);
+  EXPECT_TRUE(std::isfinite(em.kld_mean.value));
+  EXPECT_TRUE(std::isfinite(ec.kld_mean.value));
+
+  // Quantized: attn_q/k/v rows are copied; attn_output (256 -> 192 columns) stays Q4_0.
+  TempPath q("heads-q4.gguf");
+  PruneOptions oq;
+  oq.heads = 2;
+  const PruneReport rq = prune_model(test::fixture(kSpmQ4).string(), q.str(), oq);
+  ASSERT_FALSE(rq.attn_output_types.empty());
+  EXPECT_EQ(rq.attn_output_types.front(), "Q4_0");
+  const auto mq = Model::load(q.str());
+  EXPECT_EQ(mq->info().n_head, 6);
+  EXPECT_EQ(mq->info().head_dim, 32);
+  greedy(mq, 2);
+  PruneOptions bad;
+  bad.heads = 1;  // not a whole KV group
+  EXPECT_THROW(prune_model(in, q.str(), bad), Error);
+}
+
 TEST(Prune, RejectsBadFractions) {
   THINKMESH_REQUIRE_FIXTURE(kStories);
   const std::string in = test::fixture(kStories).string();

@@ -4,6 +4,7 @@
 //
 //   thinkmesh prune in.gguf out.gguf --ffn 0.3                    magnitude importance
 //   thinkmesh prune in.gguf out.gguf --ffn 0.3 --calib text.txt   activation importance
+//   thinkmesh prune in.gguf out.gguf --heads 2                    two query heads per layer
 //   thinkmesh prune in.gguf out.gguf --unstructured 0.5
 #include <fstream>
 #include <memory>
@@ -51,6 +52,11 @@ void run_prune(PruneArgs args) {
       layers.push_back({{"n_ff_before", l.n_ff_before},
                         {"n_ff_after", l.n_ff_after},
                         {"ffn_down_type", l.down_type}});
+    if (r.n_head_before > 0) {
+      j["n_head_before"] = r.n_head_before;
+      j["n_head_after"] = r.n_head_after;
+      j["attn_output_types"] = r.attn_output_types;
+    }
     j["zeroed"] = r.zeroed;
     j["unstructured_total"] = r.unstructured_total;
     j["bytes_in"] = r.bytes_in;
@@ -66,6 +72,10 @@ void run_prune(PruneArgs args) {
       const auto& l = r.layers[i];
       fmt::print("{:5}  {:4}  {:4}  {}\n", i, l.n_ff_before, l.n_ff_after, l.down_type);
     }
+  }
+  if (r.n_head_before > 0) {
+    fmt::print("attention heads per layer: {} -> {} (attn_output written as {})\n", r.n_head_before,
+               r.n_head_after, r.attn_output_types.empty() ? "" : r.attn_output_types.front());
   }
   if (r.unstructured_total > 0) {
     fmt::print("zeroed {} of {} weights ({:.2f}%)\n", r.zeroed, r.unstructured_total,
@@ -85,6 +95,8 @@ void register_prune(CLI::App& app) {
   cmd->add_option("output", args->out, "GGUF file to write")->required();
   cmd->add_option("--ffn", args->options.ffn_fraction,
                   "fraction of each layer's FFN neurons to remove, e.g. 0.3");
+  cmd->add_option("--heads", args->options.heads,
+                  "query heads to remove per layer (whole KV groups: a multiple of the GQA group)");
   cmd->add_option("--unstructured", args->options.unstructured,
                   "fraction of each layer matrix's smallest-magnitude weights to zero");
   cmd->add_option("--calib", args->calib,
