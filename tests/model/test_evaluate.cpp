@@ -280,7 +280,8 @@ TEST_P(QuantErrorGolden, FirstChunksAgreeWithLlamaPerplexity) {
   ASSERT_EQ(r.n_tokens, o.n_chunks * g.at("scored_tokens_per_chunk").get<int>());
   EXPECT_GE(r.base.n_text_tokens, g.at("n_tokens_evaluated").get<int64_t>());
 
-  // PPL of a random-weight model ≈ vocabulary size; the first chunks vs all 17: within 5 %.
+  // PPL of a random-weight model ≈ vocabulary size and varies between chunks (chunk 1 alone:
+  // 32289 against 33898 over all 17): within 8 %.
   const double ppl_base = g.at("base_ppl"), ppl = v.at("ppl");
   const double kld = v.at("mean_kld"), kld_max = v.at("max_kld");
   const double top1 = v.at("same_top_p_pct").get<double>() / 100;
@@ -289,8 +290,8 @@ TEST_P(QuantErrorGolden, FirstChunksAgreeWithLlamaPerplexity) {
       "       llama (17 chunks): PPL base %.2f cand %.2f  KLD %.6f (max %.6f)  top-1 %.4f\n",
       variant.c_str(), o.n_chunks, r.base.ppl.value, r.candidate.ppl.value, r.kld_mean.value,
       r.kld_max, r.top1_agreement.value, ppl_base, ppl, kld, kld_max, top1);
-  EXPECT_NEAR(r.base.ppl.value, ppl_base, 0.05 * ppl_base);
-  EXPECT_NEAR(r.candidate.ppl.value, ppl, 0.05 * ppl);
+  EXPECT_NEAR(r.base.ppl.value, ppl_base, 0.08 * ppl_base);
+  EXPECT_NEAR(r.candidate.ppl.value, ppl, 0.08 * ppl);
   // KLD per token is tightly spread (max ≈ 1.4 x mean) but differs a little between chunks
   // (Q4_K_M: 0.00207 over chunks 1-2, 0.00233 over all 17): within 25 %. An F16 model's KLD
   // (< 5e-7, printed as 0 by llama-perplexity) stays tiny.
