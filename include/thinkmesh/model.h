@@ -29,7 +29,7 @@ struct ModelInfo {
   int32_t n_layer = 0;           // <arch>.block_count
   int32_t n_head = 0;            // <arch>.attention.head_count (scalar or uniform array)
   int32_t n_head_kv = 0;         // <arch>.attention.head_count_kv (default n_head; ditto)
-  int32_t head_dim = 0;          // n_embd / n_head
+  int32_t head_dim = 0;          // <arch>.attention.key_length, default n_embd / n_head
   std::vector<int32_t> n_ff;     // per layer, <arch>.feed_forward_length (scalar or array)
   int32_t n_ctx_train = 0;       // <arch>.context_length
   float rms_eps = 1e-5f;         // <arch>.attention.layer_norm_rms_epsilon

@@ -123,12 +123,22 @@ ModelInfo read_info(const gguf::File& f, const std::string& arch) {
   m.n_head_kv = f.find(p + "attention.head_count_kv")
                     ? head_count(f, p + "attention.head_count_kv", m.n_layer)
                     : m.n_head;
-  if (m.n_embd % m.n_head != 0 || m.n_head % m.n_head_kv != 0) {
+  // Head size: <arch>.attention.key_length when present (llama.cpp's n_embd_head_k; a model
+  // whose attention heads were pruned keeps its head size), else n_embd / n_head.
+  const int64_t key_length = f.get_int_or(p + "attention.key_length", 0);
+  const int64_t value_length = f.get_int_or(p + "attention.value_length", key_length);
+  if (key_length != value_length || key_length < 0 || key_length > 65536) {
+    throw Error(ErrorKind::unsupported,
+                fmt::format("{}: attention key_length {} / value_length {} (equal sizes up to "
+                            "65536 are supported)",
+                            f.path(), key_length, value_length));
+  }
+  if ((key_length == 0 && m.n_embd % m.n_head != 0) || m.n_head % m.n_head_kv != 0) {
     throw Error(ErrorKind::invalid_file,
                 fmt::format("{}: {} heads ({} KV heads) do not divide embedding length {}",
                             f.path(), m.n_head, m.n_head_kv, m.n_embd));
   }
-  m.head_dim = m.n_embd / m.n_head;
+  m.head_dim = key_length > 0 ? static_cast<int32_t>(key_length) : m.n_embd / m.n_head;
   const gguf::Value* ff = f.find(p + "feed_forward_length");
   if (ff == nullptr)
     throw Error(ErrorKind::not_found, fmt::format("{}: no {}feed_forward_length", f.path(), p));

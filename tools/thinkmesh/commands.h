@@ -19,5 +19,7 @@ void register_synth(CLI::App& app);     // cmd_synth.cpp
 void register_quantize(CLI::App& app);   // cmd_quantize.cpp
 void register_calibrate(CLI::App& app);  // cmd_calibrate.cpp
 void register_convert(CLI::App& app);          // cmd_convert.cpp
+void register_eval(CLI::App& app);              // cmd_eval.cpp
+void register_prune(CLI::App& app);             // cmd_prune.cpp
 
 }  // namespace thinkmesh::cli

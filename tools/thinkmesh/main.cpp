@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   thinkmesh::cli::register_quantize(app);
   thinkmesh::cli::register_calibrate(app);
   thinkmesh::cli::register_convert(app);
+  thinkmesh::cli::register_eval(app);
+  thinkmesh::cli::register_prune(app);
 
   try {
     app.parse(argc, argv);
