@@ -10,7 +10,9 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,7 +20,9 @@
 
 #include "commands.h"
 #include "thinkmesh/error.h"
+#include "thinkmesh/evaluate.h"
 #include "thinkmesh/imatrix.h"
+#include "thinkmesh/model.h"
 #include "thinkmesh/quantize.h"
 
 namespace thinkmesh::cli {
@@ -31,7 +35,52 @@ struct QuantizeArgs {
   std::string imatrix;
   int32_t threads = 2;
   bool allow_requantize = false;
+  // The quality gate: after writing OUT, evaluate it against IN on --eval-text and delete it
+  // when it misses a budget.
+  double gate_kld = -1;   // --gate-kld: max mean KLD (nats); -1 = none
+  double gate_top1 = -1;  // --gate-top1: min top-1 agreement 0..1; -1 = none
+  std::string eval_text;  // --eval-text
+  int32_t eval_ctx = 512;
+  int32_t eval_chunks = 0;
 };
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::not_found, fmt::format("{}: evaluation text not found", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Evaluates the written model against the input; removes it and throws when a budget fails.
+void run_gate(const QuantizeArgs& args, int32_t threads) {
+  const std::string text = read_text_file(args.eval_text);
+  const auto base = Model::load(args.input);
+  const auto cand = Model::load(args.output);
+  EvalOptions eo;
+  eo.n_ctx = args.eval_ctx;
+  eo.n_chunks = args.eval_chunks;
+  eo.n_threads = threads;
+  const EvalReport r = evaluate(*cand, *base, text, eo);
+  fmt::print(stderr,
+             "gate: {} tokens, PPL {:.4f} -> {:.4f}, mean KLD {:.6f} (p99 {:.6f}), top-1 {:.2f}%\n",
+             r.candidate.n_tokens, r.base.ppl.value, r.candidate.ppl.value, r.kld_mean.value,
+             r.kld_p99, 100.0 * r.top1_agreement.value);
+  EvalBudget budget;
+  budget.max_kld = args.gate_kld;
+  budget.min_top1 = args.gate_top1;
+  const std::vector<std::string> failures = budget_failures(r, budget);
+  if (failures.empty()) {
+    fmt::print(stderr, "gate: {} passes\n", args.output);
+    return;
+  }
+  std::error_code ec;
+  std::filesystem::remove(args.output, ec);
+  std::string why;
+  for (const auto& f : failures) why += (why.empty() ? "" : "; ") + f;
+  throw Error(ErrorKind::invalid_argument,
+              fmt::format("quality gate failed, {} deleted: {}", args.output, why));
+}
 
 double mib(uint64_t bytes) {
   return static_cast<double>(bytes) / (1024.0 * 1024.0);
@@ -70,6 +119,10 @@ void run_quantize(const QuantizeArgs& args) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(args.input, ec))
     throw Error(ErrorKind::not_found, fmt::format("{}: input model not found", args.input));
+  const bool gated = args.gate_kld >= 0 || args.gate_top1 >= 0;
+  if (gated && args.eval_text.empty())
+    throw Error(ErrorKind::invalid_argument, "--gate-kld/--gate-top1 need --eval-text FILE");
+  if (gated) (void)read_text_file(args.eval_text);  // fail before quantizing, not after
   QuantizeOptions opt;
   opt.file_type = *ftype;
   opt.pure = args.pure;
@@ -125,6 +178,7 @@ void run_quantize(const QuantizeArgs& args) {
     fmt::print(stderr, "imatrix used for {} tensors\n", report.n_imatrix);
     print_imatrix_errors(report);
   }
+  if (gated) run_gate(args, args.threads);
 }
 
 }  // namespace
@@ -147,6 +201,15 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("-t,--threads", args->threads, "worker threads per tensor (default 2)");
   cmd->add_flag("--allow-requantize", args->allow_requantize,
                 "accept already-quantized inputs (dequantized, then quantized again)");
+  cmd->add_option("--gate-kld", args->gate_kld,
+                  "quality gate: evaluate OUT against IN on --eval-text and delete OUT when its "
+                  "mean KL divergence exceeds this (nats)");
+  cmd->add_option("--gate-top1", args->gate_top1,
+                  "quality gate: minimum top-1 agreement with IN (0..1)");
+  cmd->add_option("--eval-text", args->eval_text,
+                  "text for the quality gate (as thinkmesh eval -f)");
+  cmd->add_option("--eval-ctx", args->eval_ctx, "gate evaluation context (default 512)");
+  cmd->add_option("--eval-chunks", args->eval_chunks, "gate evaluation chunks (default 0: all)");
   cmd->callback([args] { run_quantize(*args); });
 }
 
