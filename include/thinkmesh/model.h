@@ -18,6 +18,10 @@ namespace thinkmesh {
 
 struct ModelOptions {
   bool load_tokenizer = true;  // default true; false skips the vocabulary (logits-only use)
+  // default true: copy the matrices the active kernel level has a row-interleaved kernel for
+  // (today Q4_0 on avx2) into that layout at load (ModelInfo::repacked_bytes more memory; the
+  // file's layout stays mapped). THINKMESH_REPACK=0 also turns it off.
+  bool repack = true;
 };
 
 // Hyperparameters read from `<arch>.*` metadata.
@@ -40,6 +44,7 @@ struct ModelInfo {
   uint64_t file_bytes = 0;       // size of the GGUF file
   uint64_t weight_bytes = 0;     // bytes of all tensors (what a forward pass streams)
   std::string weight_type;       // the most common 2-D weight type ("Q8_0", "F16", ...)
+  uint64_t repacked_bytes = 0;   // heap copies made by ModelOptions::repack
 };
 
 namespace model {

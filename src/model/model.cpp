@@ -1,11 +1,15 @@
 // Model::load: hyperparameters from `<arch>.*` metadata and the layer tensors by llama.cpp's
 // names, each checked for presence and shape before anything runs.
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <string_view>
 
 #include <fmt/core.h>
 
+#include "kernels/isa.h"
+#include "kernels/repack.h"
 #include "model/weights.h"
 #include "thinkmesh/error.h"
 #include "thinkmesh/model.h"
@@ -182,6 +186,37 @@ ModelInfo read_info(const gguf::File& f, const std::string& arch) {
 Model::Model() : impl_(std::make_unique<Impl>()) {}
 Model::~Model() = default;
 
+namespace {
+
+// THINKMESH_REPACK=0 turns load-time repacking off (for comparisons).
+bool repack_enabled_by_environment() {
+  const char* env = std::getenv("THINKMESH_REPACK");
+  return env == nullptr || std::string_view(env) != "0";
+}
+
+// Copies the matrices the active kernel level has an interleaved kernel for into that layout
+// (kernels/repack.h). The file's own layout stays mapped and is used whenever the level changes
+// or for embedding lookups.
+void repack_weights(model::Weights& w, ModelInfo& info) {
+  const kernels::Isa isa = kernels::active_isa();
+  auto pack = [&](model::TensorView& v) {
+    if (!v || !kernels::can_repack(isa, v.type, v.rows, v.cols)) return;
+    const size_t bytes = kernels::repacked_bytes(v.type, v.rows, v.cols);
+    auto buffer = std::make_unique<uint8_t[]>(bytes);
+    kernels::repack(v.type, v.data, v.row_bytes, v.rows, v.cols, buffer.get());
+    v.packed = buffer.get();
+    w.packed_storage.push_back(std::move(buffer));
+    info.repacked_bytes += bytes;
+  };
+  for (model::LayerWeights& l : w.layers) {
+    for (model::TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+      pack(*v);
+  }
+  pack(w.output);
+}
+
+}  // namespace
+
 std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOptions& options) {
   gguf::File file = gguf::File::open(path);
   const std::string arch_name = file.get_string_or("general.architecture", "");
@@ -255,6 +290,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
       impl.tokenizer_error = e.what();
     }
   }
+  if (options.repack && repack_enabled_by_environment()) repack_weights(w, info);
   w.file.emplace(std::move(file));
   return m;
 }

@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 
 #include "kernels/gemm.h"
+#include "kernels/repack.h"
 #include "kernels/vec_dot.h"
 #include "thinkmesh/error.h"
 #include "thinkmesh/half.h"
@@ -151,7 +152,14 @@ void matmul_shared(std::span<const MatmulOutput> outputs, const float* x, int64_
                   fmt::format("matmul_shared: {} has {} columns, {} has {}", w.name, w.cols,
                               outputs[0].w->name, cols));
     }
-    const kernels::GemmKernel kernel = kernels::select_gemm(isa, w.type);
+    kernels::GemmKernel kernel = kernels::select_gemm(isa, w.type);
+    const uint8_t* weights = w.data;
+    if (w.packed != nullptr) {
+      if (const kernels::GemmKernel k = kernels::find_repacked_gemm(isa, w.type)) {
+        kernel = k;
+        weights = w.packed;
+      }
+    }
     if (kernel == nullptr) {
       throw Error(ErrorKind::unsupported,
                   fmt::format("{}: no matrix kernel for weight type {}", w.name, name(w.type)));
@@ -168,7 +176,7 @@ void matmul_shared(std::span<const MatmulOutput> outputs, const float* x, int64_
     }
     Job& job = jobs[i];
     job.p.w_type = w.type;
-    job.p.w = w.data;
+    job.p.w = weights;
     job.p.w_stride = w.row_bytes;
     job.p.n = cols;
     job.p.act = acts[a].data();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,9 @@ struct TensorView {
   int64_t rows = 0;
   size_t row_bytes = 0;
   std::string name;
+  // An interleaved copy for the active kernel level (kernels/repack.h), nullptr when none;
+  // owned by Weights::packed_storage.
+  const uint8_t* packed = nullptr;
 
   explicit operator bool() const { return data != nullptr; }
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
@@ -47,6 +51,7 @@ struct Weights {
   TensorView output_norm;  // [n_embd]
   TensorView output;       // [n_vocab] rows of [n_embd]; token_embd when tied
   std::vector<LayerWeights> layers;
+  std::vector<std::unique_ptr<uint8_t[]>> packed_storage;  // the repacked matrices
 };
 
 // "[a, b]" for error messages.

@@ -1,0 +1,106 @@
+// AVX2 kernel for Q4_0x8 repacked weights (repack.h) against Q8_0 activations. Per block
+// column of 8 rows: 4 loads give the nibbles of all 8 rows, 8 vpmaddubsw against broadcast
+// activation quads accumulate in int16 (16 products of 15 x 127 at most: no overflow), one
+// vpmaddwd gives the 8 rows' int32 sums in the 8 lanes, minus 8 * sum(a); one conversion and
+// one multiply-add with the 8 row scales times d_a. Compiled with -mavx2 -mfma -mf16c.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/repack.h"
+#include "tensor/blocks.h"
+
+namespace thinkmesh::kernels {
+namespace {
+
+constexpr int kTokens = 4;
+constexpr int64_t kMaxBlocks = 2048;  // rows of up to 65,536 values (can_repack checks)
+
+// 8 * sum(a) of every block of one activation row.
+void block_sums8(const block_q8_0* y, int64_t nb, int32_t* out) {
+  const __m256i eights = _mm256_set1_epi8(8), ones16 = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs));
+    const __m256i s8 = _mm256_madd_epi16(_mm256_maddubs_epi16(eights, av), ones16);
+    __m128i c = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+    c = _mm_add_epi32(c, _mm_shuffle_epi32(c, 0x4E));
+    c = _mm_add_epi32(c, _mm_shuffle_epi32(c, 0xB1));
+    out[b] = _mm_cvtsi128_si32(c);
+  }
+}
+
+inline __m256i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+template <int T>
+void tile(const GemmProblem& p, int64_t g, int64_t t, const int32_t (*sums)[kMaxBlocks]) {
+  const int64_t nb = p.n / QK4_0;
+  const uint8_t* wg = p.w + static_cast<size_t>(g * nb) * 144;
+  const block_q8_0* y[T];
+  for (int i = 0; i < T; ++i)
+    y[i] = reinterpret_cast<const block_q8_0*>(p.act + static_cast<size_t>(t + i) * p.act_stride);
+  __m256 acc[T];
+  for (int i = 0; i < T; ++i) acc[i] = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F), ones16 = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; ++b, wg += 144) {
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wg)));
+    __m256i lo[4], hi[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wg + 16 + 32 * k));
+      lo[k] = _mm256_and_si256(v, m4);
+      hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+    for (int i = 0; i < T; ++i) {
+      const int8_t* a = y[i][b].qs;
+      __m256i s16 = _mm256_maddubs_epi16(lo[0], bcast4(a));
+      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[1], bcast4(a + 4)));
+      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[2], bcast4(a + 8)));
+      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[3], bcast4(a + 12)));
+      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[0], bcast4(a + 16)));
+      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[1], bcast4(a + 20)));
+      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[2], bcast4(a + 24)));
+      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[3], bcast4(a + 28)));
+      // minus 8 * sum(a), the same for every row
+      const __m256i isum =
+          _mm256_sub_epi32(_mm256_madd_epi16(s16, ones16), _mm256_set1_epi32(sums[i][b]));
+      const __m256 da = _mm256_set1_ps(_cvtsh_ss(y[i][b].d));
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, da), acc[i]);
+    }
+  }
+  for (int i = 0; i < T; ++i) _mm256_storeu_ps(p.y + (t + i) * p.y_stride + g * 8, acc[i]);
+}
+
+void gemm_q4_0x8(const GemmProblem& p, int64_t r0, int64_t r1) {
+  const int64_t nb = p.n / QK4_0;
+  int32_t sums[kTokens][kMaxBlocks];
+  for (int64_t t = 0; t < p.n_tokens; t += kTokens) {
+    const int64_t left = p.n_tokens - t < kTokens ? p.n_tokens - t : kTokens;
+    for (int64_t i = 0; i < left; ++i) {
+      block_sums8(
+          reinterpret_cast<const block_q8_0*>(p.act + static_cast<size_t>(t + i) * p.act_stride),
+          nb, sums[i]);
+    }
+    for (int64_t g = r0 / 8; g < r1 / 8; ++g) {
+      if (left == 4) {
+        tile<4>(p, g, t, sums);
+      } else if (left == 3) {
+        tile<3>(p, g, t, sums);
+      } else if (left == 2) {
+        tile<2>(p, g, t, sums);
+      } else {
+        tile<1>(p, g, t, sums);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+GemmKernel find_repacked_gemm_avx2(TensorType w) {
+  return w == TensorType::Q4_0 ? &gemm_q4_0x8 : nullptr;
+}
+
+}  // namespace thinkmesh::kernels

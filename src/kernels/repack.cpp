@@ -1,0 +1,48 @@
+// Repacking into interleaved layouts (see repack.h).
+#include "kernels/repack.h"
+
+#include <cstring>
+
+#include "tensor/blocks.h"
+
+namespace thinkmesh::kernels {
+
+bool can_repack(Isa isa, TensorType w, int64_t rows, int64_t cols) {
+  return find_repacked_gemm(isa, w) != nullptr && w == TensorType::Q4_0 && rows % 8 == 0 &&
+         cols % QK4_0 == 0 && rows > 0 &&
+         cols <= 65536;  // gemm_avx2_repacked.cpp keeps per-block sums on the stack
+}
+
+size_t repacked_bytes(TensorType w, int64_t rows, int64_t cols) {
+  return row_bytes(w, cols) * static_cast<size_t>(rows);
+}
+
+void repack(TensorType w, const uint8_t* src, size_t row_stride, int64_t rows, int64_t cols,
+            uint8_t* dst) {
+  (void)w;  // Q4_0 only (can_repack)
+  const int64_t nb = cols / QK4_0;
+  for (int64_t g = 0; g < rows / 8; ++g) {
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* out = dst + (static_cast<size_t>(g * nb + b)) * 144;
+      for (int r = 0; r < 8; ++r) {
+        const auto* blk =
+            reinterpret_cast<const block_q4_0*>(src + static_cast<size_t>(g * 8 + r) * row_stride) +
+            b;
+        std::memcpy(out + 2 * r, &blk->d, 2);
+        for (int k = 0; k < 4; ++k) std::memcpy(out + 16 + 32 * k + 4 * r, blk->qs + 4 * k, 4);
+      }
+    }
+  }
+}
+
+GemmKernel find_repacked_gemm(Isa isa, TensorType w) {
+#if defined(THINKMESH_HAVE_AVX2_KERNELS)
+  if (isa == Isa::avx2 || isa == Isa::avx512 || isa == Isa::amx) return find_repacked_gemm_avx2(w);
+#else
+  (void)isa;
+  (void)w;
+#endif
+  return nullptr;
+}
+
+}  // namespace thinkmesh::kernels
