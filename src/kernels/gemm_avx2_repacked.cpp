@@ -1,5 +1,5 @@
-// AVX2 kernel for Q4_0x8 repacked weights (repack.h) against Q8_0 activations. Per block
-// column of 8 rows: 4 loads give the nibbles of all 8 rows, 8 vpmaddubsw against broadcast
+// AVX2 kernels for Q4_0x8 and Q8_0x8 repacked weights (repack.h) against Q8_0 activations. Per
+// block column of 8 rows: 4 loads give the nibbles of all 8 rows, 8 vpmaddubsw against broadcast
 // activation quads accumulate in int16 (16 products of 15 x 127 at most: no overflow), one
 // vpmaddwd gives the 8 rows' int32 sums in the 8 lanes, minus 8 * sum(a); one conversion and
 // one multiply-add with the 8 row scales times d_a. Compiled with -mavx2 -mfma -mf16c.
@@ -73,6 +73,57 @@ void tile(const GemmProblem& p, int64_t g, int64_t t, const int32_t (*sums)[kMax
   for (int i = 0; i < T; ++i) _mm256_storeu_ps(p.y + (t + i) * p.y_stride + g * 8, acc[i]);
 }
 
+// Q8_0x8: signed weights, so |w| x (a with w's sign) per quad vector; pairs of 128 x 127
+// products are summed to int32 right away (two would overflow int16).
+template <int T>
+void tile_q8(const GemmProblem& p, int64_t g, int64_t t) {
+  const int64_t nb = p.n / 32;
+  const uint8_t* wg = p.w + static_cast<size_t>(g * nb) * 272;
+  const block_q8_0* y[T];
+  for (int i = 0; i < T; ++i)
+    y[i] = reinterpret_cast<const block_q8_0*>(p.act + static_cast<size_t>(t + i) * p.act_stride);
+  __m256 acc[T];
+  for (int i = 0; i < T; ++i) acc[i] = _mm256_setzero_ps();
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; ++b, wg += 272) {
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wg)));
+    __m256i w[8], aw[8];
+    for (int k = 0; k < 8; ++k) {
+      w[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wg + 16 + 32 * k));
+      aw[k] = _mm256_sign_epi8(w[k], w[k]);
+    }
+    for (int i = 0; i < T; ++i) {
+      const int8_t* a = y[i][b].qs;
+      __m256i s32 =
+          _mm256_madd_epi16(_mm256_maddubs_epi16(aw[0], _mm256_sign_epi8(bcast4(a), w[0])), ones16);
+      for (int k = 1; k < 8; ++k) {
+        const __m256i pr = _mm256_maddubs_epi16(aw[k], _mm256_sign_epi8(bcast4(a + 4 * k), w[k]));
+        s32 = _mm256_add_epi32(s32, _mm256_madd_epi16(pr, ones16));
+      }
+      const __m256 da = _mm256_set1_ps(_cvtsh_ss(y[i][b].d));
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_mul_ps(dw, da), acc[i]);
+    }
+  }
+  for (int i = 0; i < T; ++i) _mm256_storeu_ps(p.y + (t + i) * p.y_stride + g * 8, acc[i]);
+}
+
+void gemm_q8_0x8(const GemmProblem& p, int64_t r0, int64_t r1) {
+  for (int64_t t = 0; t < p.n_tokens; t += kTokens) {
+    const int64_t left = p.n_tokens - t < kTokens ? p.n_tokens - t : kTokens;
+    for (int64_t g = r0 / 8; g < r1 / 8; ++g) {
+      if (left == 4) {
+        tile_q8<4>(p, g, t);
+      } else if (left == 3) {
+        tile_q8<3>(p, g, t);
+      } else if (left == 2) {
+        tile_q8<2>(p, g, t);
+      } else {
+        tile_q8<1>(p, g, t);
+      }
+    }
+  }
+}
+
 void gemm_q4_0x8(const GemmProblem& p, int64_t r0, int64_t r1) {
   const int64_t nb = p.n / QK4_0;
   int32_t sums[kTokens][kMaxBlocks];
@@ -100,7 +151,9 @@ void gemm_q4_0x8(const GemmProblem& p, int64_t r0, int64_t r1) {
 }  // namespace
 
 GemmKernel find_repacked_gemm_avx2(TensorType w) {
-  return w == TensorType::Q4_0 ? &gemm_q4_0x8 : nullptr;
+  if (w == TensorType::Q4_0) return &gemm_q4_0x8;
+  if (w == TensorType::Q8_0) return &gemm_q8_0x8;
+  return nullptr;
 }
 
 }  // namespace thinkmesh::kernels

@@ -7,6 +7,7 @@
 // 4 (low nibbles) or 4+16 (high nibbles) values of 8 rows, multiplied against a broadcast of
 // the matching 4 activation bytes: the 8 rows' sums end up in the 8 lanes, so a block costs
 // one conversion and one multiply-add for 8 rows instead of 8, and no horizontal sums.
+// Q8_0x8: the same with 8 vectors of int8 quads per block column (272 bytes).
 // Same size as the original (8 x 18 bytes per block column); the cost is the copy: the
 // repacked matrix lives in anonymous memory beside the (clean, reclaimable) file pages.
 #pragma once

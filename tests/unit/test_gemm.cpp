@@ -252,58 +252,60 @@ TEST(ElementwiseKernels, RmsNormAndSwigluMatchTheScalarCode) {
 }
 
 // Repacked (row-interleaved) Q4_0 against the reference on the file's layout: same bound.
-TEST(RepackedGemm, Q4_0x8MatchesTheReference) {
-  std::mt19937 rng(31);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (Isa isa : {Isa::avx2, Isa::avx512, Isa::amx, Isa::neon}) {
-    if (!isa_supported(isa) || find_repacked_gemm(isa, TensorType::Q4_0) == nullptr) continue;
-    for (int64_t rows : {8, 16, 72}) {
-      for (int64_t blocks : {1, 3, 8, 97}) {
-        for (int64_t tokens : {1, 2, 3, 4, 5, 9}) {
-          const int64_t n = blocks * 32;
-          ASSERT_TRUE(can_repack(isa, TensorType::Q4_0, rows, n));
-          std::vector<float> wf(static_cast<size_t>(rows * n)), xf(static_cast<size_t>(tokens * n));
-          for (float& v : wf) v = normal(rng);
-          for (float& v : xf) v = normal(rng) * 3.0f;
-          const size_t wrow = row_bytes(TensorType::Q4_0, n);
-          std::vector<uint8_t> w(wrow * static_cast<size_t>(rows));
-          for (int64_t r = 0; r < rows; ++r)
-            quantize_row_reference(TensorType::Q4_0, &wf[static_cast<size_t>(r * n)], &w[wrow * r],
+TEST(RepackedGemm, Q4_0x8AndQ8_0x8MatchTheReference) {
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0}) {
+    std::mt19937 rng(31);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (Isa isa : {Isa::avx2, Isa::avx512, Isa::amx, Isa::neon}) {
+      if (!isa_supported(isa) || find_repacked_gemm(isa, type) == nullptr) continue;
+      for (int64_t rows : {8, 16, 72}) {
+        for (int64_t blocks : {1, 3, 8, 97}) {
+          for (int64_t tokens : {1, 2, 3, 4, 5, 9}) {
+            const int64_t n = blocks * 32;
+            ASSERT_TRUE(can_repack(isa, type, rows, n));
+            std::vector<float> wf(static_cast<size_t>(rows * n)),
+                xf(static_cast<size_t>(tokens * n));
+            for (float& v : wf) v = normal(rng);
+            for (float& v : xf) v = normal(rng) * 3.0f;
+            const size_t wrow = row_bytes(type, n);
+            std::vector<uint8_t> w(wrow * static_cast<size_t>(rows));
+            for (int64_t r = 0; r < rows; ++r)
+              quantize_row_reference(type, &wf[static_cast<size_t>(r * n)], &w[wrow * r], n);
+            std::vector<uint8_t> packed(repacked_bytes(type, rows, n));
+            repack(type, w.data(), wrow, rows, n, packed.data());
+            const size_t arow = row_bytes(TensorType::Q8_0, n);
+            std::vector<uint8_t> a(arow * static_cast<size_t>(tokens));
+            for (int64_t t = 0; t < tokens; ++t)
+              quantize_activations(TensorType::Q8_0, &xf[static_cast<size_t>(t * n)], &a[arow * t],
                                    n);
-          std::vector<uint8_t> packed(repacked_bytes(TensorType::Q4_0, rows, n));
-          repack(TensorType::Q4_0, w.data(), wrow, rows, n, packed.data());
-          const size_t arow = row_bytes(TensorType::Q8_0, n);
-          std::vector<uint8_t> a(arow * static_cast<size_t>(tokens));
-          for (int64_t t = 0; t < tokens; ++t)
-            quantize_activations(TensorType::Q8_0, &xf[static_cast<size_t>(t * n)], &a[arow * t],
-                                 n);
-          GemmProblem p;
-          p.w_type = TensorType::Q4_0;
-          p.w = w.data();
-          p.w_stride = wrow;
-          p.n = n;
-          p.act = a.data();
-          p.act_stride = arow;
-          p.n_tokens = tokens;
-          p.y_stride = rows;
-          std::vector<float> y_ref(static_cast<size_t>(rows * tokens)), y(y_ref.size(), NAN);
-          p.y = y_ref.data();
-          gemm_reference(p, 0, rows);
-          p.w = packed.data();
-          p.y = y.data();
-          const GemmKernel k = find_repacked_gemm(isa, TensorType::Q4_0);
-          k(p, 0, rows / 2 / 8 * 8);
-          k(p, rows / 2 / 8 * 8, rows);
-          for (int64_t t = 0; t < tokens; ++t) {
-            for (int64_t r = 0; r < rows; ++r) {
-              double mag = 0.0;
-              for (int64_t i = 0; i < n; ++i)
-                mag += std::fabs(static_cast<double>(wf[static_cast<size_t>(r * n + i)]) *
-                                 xf[static_cast<size_t>(t * n + i)]);
-              const size_t at = static_cast<size_t>(t * rows + r);
-              ASSERT_NEAR(y[at], y_ref[at], 2e-5 * mag + 1e-6)
-                  << isa_name(isa) << " rows " << rows << " blocks " << blocks << " tokens "
-                  << tokens << " at row " << r << " token " << t;
+            GemmProblem p;
+            p.w_type = type;
+            p.w = w.data();
+            p.w_stride = wrow;
+            p.n = n;
+            p.act = a.data();
+            p.act_stride = arow;
+            p.n_tokens = tokens;
+            p.y_stride = rows;
+            std::vector<float> y_ref(static_cast<size_t>(rows * tokens)), y(y_ref.size(), NAN);
+            p.y = y_ref.data();
+            gemm_reference(p, 0, rows);
+            p.w = packed.data();
+            p.y = y.data();
+            const GemmKernel k = find_repacked_gemm(isa, type);
+            k(p, 0, rows / 2 / 8 * 8);
+            k(p, rows / 2 / 8 * 8, rows);
+            for (int64_t t = 0; t < tokens; ++t) {
+              for (int64_t r = 0; r < rows; ++r) {
+                double mag = 0.0;
+                for (int64_t i = 0; i < n; ++i)
+                  mag += std::fabs(static_cast<double>(wf[static_cast<size_t>(r * n + i)]) *
+                                   xf[static_cast<size_t>(t * n + i)]);
+                const size_t at = static_cast<size_t>(t * rows + r);
+                ASSERT_NEAR(y[at], y_ref[at], 2e-5 * mag + 1e-6)
+                    << name(type) << " " << isa_name(isa) << " rows " << rows << " blocks "
+                    << blocks << " tokens " << tokens << " at row " << r << " token " << t;
+              }
             }
           }
         }
