@@ -122,7 +122,7 @@ struct Q6_K {
 template <class D, bool kSix>
 struct KKernel {
   static constexpr int kRows = 2;
-  static constexpr int kTokens = 2;
+  static constexpr int kTokens = 4;
 
   template <int R, int T>
   static void tile(const GemmProblem& p, int64_t r, int64_t t) {
