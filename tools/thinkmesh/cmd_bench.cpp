@@ -37,8 +37,8 @@ struct BenchArgs {
   bool json = false;
   std::string isa;           // comma-separated kernel levels; empty: the active one
   double bandwidth_gbs = 0;  // > 0: tg rows also show decode as a fraction of this bandwidth
-  bool membw = false;       // --membw: DRAM read bandwidth instead of models (bench_support)
-  int64_t size_mib = 2048;  // --size-mib: its buffer
+  bool membw = false;        // --membw: DRAM read bandwidth instead of models (bench_support)
+  int64_t size_mib = 2048;   // --size-mib: its buffer
 };
 
 std::vector<kernels::Isa> parse_isas(const std::string& text) {
