@@ -151,8 +151,20 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
     kv_->assign(cells[static_cast<size_t>(t)], entries[static_cast<size_t>(t)].pos,
                 entries[static_cast<size_t>(t)].seq_id);
 
-  std::vector<float> x(static_cast<size_t>(T * D)), h(x.size()), q(static_cast<size_t>(T * q_dim)),
-      k(static_cast<size_t>(T * kv_dim)), v(k.size()), attn(q.size()), proj(x.size());
+  // Activations of the chunk, reused from call to call (every element is written before it is
+  // read): allocating ~1 MB per layer made the kernel fault and zero fresh pages each time.
+  // (References, not the thread_local objects themselves, are what the pool's lambdas see: a
+  // lambda naming a thread_local would read the worker thread's own, empty, instance.)
+  thread_local std::vector<float> buffers[9];
+  std::vector<float>&x = buffers[0], &h = buffers[1], &q = buffers[2], &k = buffers[3],
+  &v = buffers[4], &attn = buffers[5], &proj = buffers[6], &gate = buffers[7], &up = buffers[8];
+  x.resize(static_cast<size_t>(T * D));
+  h.resize(x.size());
+  proj.resize(x.size());
+  q.resize(static_cast<size_t>(T * q_dim));
+  attn.resize(q.size());
+  k.resize(static_cast<size_t>(T * kv_dim));
+  v.resize(k.size());
   for (int64_t t = 0; t < T; ++t)
     model::embedding_row(w.token_embd, entries[static_cast<size_t>(t)].token,
                          &x[static_cast<size_t>(t * D)]);
@@ -233,7 +245,8 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
       for (int64_t t = 0; t < T; ++t)
         kernels::rms_norm(isa, &x[t * D], ffn_norm, info.rms_eps, D, &h[t * D]);
       const int64_t n_ff = L.w_gate.rows;
-      std::vector<float> gate(static_cast<size_t>(T * n_ff)), up(gate.size());
+      gate.resize(static_cast<size_t>(T * n_ff));
+      up.resize(gate.size());
       matmul_shared({{&L.w_gate, gate.data()}, {&L.w_up, up.data()}}, h.data());
       kernels::swiglu(isa, gate.data(), up.data(), T * n_ff);
       matmul(L.w_down, gate.data(), T, proj.data());
