@@ -4,16 +4,11 @@
 #include <immintrin.h>
 
 #include "kernels/gemm.h"
+#include "kernels/simd_avx2.h"
 #include "kernels/tile_driver.h"
 
 namespace thinkmesh::kernels {
 namespace {
-
-inline float hsum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 s2 = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
-}
 
 // 8 values at element k of a row, widened to F32 (k + 8 <= n).
 struct F32Row {

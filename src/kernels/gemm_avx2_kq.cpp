@@ -11,6 +11,8 @@
 #include <immintrin.h>
 
 #include "kernels/gemm.h"
+#include "kernels/kquant_scales.h"
+#include "kernels/simd_avx2.h"
 #include "kernels/tile_driver.h"
 #include "tensor/blocks.h"
 
@@ -19,22 +21,6 @@ namespace {
 
 inline float f16(uint16_t h) {
   return _cvtsh_ss(h);
-}
-
-inline float hsum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 s2 = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
-}
-
-// Q4_K/Q5_K 12-byte packed 6-bit scales and mins -> sc[0..7] in out[0..7], m[0..7] in out[8..15].
-inline void unpack_scales_mins(const uint8_t* s, uint8_t out[16]) {
-  for (int j = 0; j < 4; ++j) {
-    out[j] = s[j] & 63;
-    out[8 + j] = s[j + 4] & 63;
-    out[4 + j] = static_cast<uint8_t>((s[j + 8] & 0x0F) | ((s[j] >> 6) << 4));
-    out[12 + j] = static_cast<uint8_t>((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-  }
 }
 
 struct DecodedK {

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "kernels/gemm.h"
+#include "kernels/simd_avx2.h"
 #include "kernels/tile_driver.h"
 #include "tensor/blocks.h"
 
@@ -107,12 +108,6 @@ struct OffsetKernel {
   template <int R, int T>
   static void store(const GemmProblem& p, int64_t r, int64_t t, __m256 (&acc)[R][T]);
 };
-
-inline float hsum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 s2 = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
-}
 
 template <class D>
 template <int R, int T>

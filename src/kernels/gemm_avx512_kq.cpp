@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "kernels/gemm.h"
+#include "kernels/kquant_scales.h"
 #include "kernels/tile_driver.h"
 #include "tensor/blocks.h"
 
@@ -21,16 +22,6 @@ namespace {
 
 inline float f16(uint16_t h) {
   return _cvtsh_ss(h);
-}
-
-// Q4_K/Q5_K 12-byte packed 6-bit scales and mins -> sc[0..7] in out[0..7], m[0..7] in out[8..15].
-inline void unpack_scales_mins(const uint8_t* s, uint8_t out[16]) {
-  for (int j = 0; j < 4; ++j) {
-    out[j] = s[j] & 63;
-    out[8 + j] = s[j + 4] & 63;
-    out[4 + j] = static_cast<uint8_t>((s[j + 8] & 0x0F) | ((s[j] >> 6) << 4));
-    out[12 + j] = static_cast<uint8_t>((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-  }
 }
 
 // Index vectors for vpermw: chunk j of 64 values = sub-blocks (2j, 2j+1) of 32 (Q4_K/Q5_K:

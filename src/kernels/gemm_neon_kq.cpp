@@ -12,6 +12,7 @@
 #include <arm_neon.h>
 
 #include "kernels/gemm.h"
+#include "kernels/kquant_scales.h"
 #include "kernels/tile_driver.h"
 #include "tensor/blocks.h"
 
@@ -20,16 +21,6 @@ namespace {
 
 inline float f16(uint16_t h) {
   return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
-}
-
-// Q4_K/Q5_K 12-byte packed 6-bit scales and mins -> sc[0..7] in out[0..7], m[0..7] in out[8..15].
-inline void unpack_scales_mins(const uint8_t* s, uint8_t out[16]) {
-  for (int j = 0; j < 4; ++j) {
-    out[j] = s[j] & 63;
-    out[8 + j] = s[j + 4] & 63;
-    out[4 + j] = static_cast<uint8_t>((s[j + 8] & 0x0F) | ((s[j] >> 6) << 4));
-    out[12 + j] = static_cast<uint8_t>((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-  }
 }
 
 struct DecodedK {
