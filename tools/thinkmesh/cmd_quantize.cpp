@@ -53,8 +53,7 @@ std::string read_text_file(const std::string& path) {
 }
 
 // Evaluates the written model against the input; removes it and throws when a budget fails.
-void run_gate(const QuantizeArgs& args, int32_t threads) {
-  const std::string text = read_text_file(args.eval_text);
+void run_gate(const QuantizeArgs& args, const std::string& text, int32_t threads) {
   const auto base = Model::load(args.input);
   const auto cand = Model::load(args.output);
   EvalOptions eo;
@@ -122,7 +121,8 @@ void run_quantize(const QuantizeArgs& args) {
   const bool gated = args.gate_kld >= 0 || args.gate_top1 >= 0;
   if (gated && args.eval_text.empty())
     throw Error(ErrorKind::invalid_argument, "--gate-kld/--gate-top1 need --eval-text FILE");
-  if (gated) (void)read_text_file(args.eval_text);  // fail before quantizing, not after
+  // Read before quantizing: a missing text fails at once, not after the work.
+  const std::string eval_text = gated ? read_text_file(args.eval_text) : std::string();
   QuantizeOptions opt;
   opt.file_type = *ftype;
   opt.pure = args.pure;
@@ -178,7 +178,7 @@ void run_quantize(const QuantizeArgs& args) {
     fmt::print(stderr, "imatrix used for {} tensors\n", report.n_imatrix);
     print_imatrix_errors(report);
   }
-  if (gated) run_gate(args, args.threads);
+  if (gated) run_gate(args, eval_text, args.threads);
 }
 
 }  // namespace
