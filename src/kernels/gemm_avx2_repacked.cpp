@@ -35,6 +35,9 @@ inline __m256i bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
+// The loops run over the 4 nibble vectors outermost and the tokens innermost, so only one
+// weight vector (low and high nibbles) and one int16 sum per token are live: T = 4 fits the
+// 16 ymm registers without spilling.
 template <int T>
 void tile(const GemmProblem& p, int64_t g, int64_t t, const int32_t (*sums)[kMaxBlocks]) {
   const int64_t nb = p.n / QK4_0;
@@ -46,26 +49,23 @@ void tile(const GemmProblem& p, int64_t g, int64_t t, const int32_t (*sums)[kMax
   for (int i = 0; i < T; ++i) acc[i] = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0F), ones16 = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b, wg += 144) {
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wg)));
-    __m256i lo[4], hi[4];
+    __m256i s16[T];
     for (int k = 0; k < 4; ++k) {
       const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wg + 16 + 32 * k));
-      lo[k] = _mm256_and_si256(v, m4);
-      hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      const __m256i lo = _mm256_and_si256(v, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      for (int i = 0; i < T; ++i) {
+        const int8_t* a = y[i][b].qs + 4 * k;
+        const __m256i pr = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(a)),
+                                            _mm256_maddubs_epi16(hi, bcast4(a + 16)));
+        s16[i] = k == 0 ? pr : _mm256_add_epi16(s16[i], pr);
+      }
     }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wg)));
     for (int i = 0; i < T; ++i) {
-      const int8_t* a = y[i][b].qs;
-      __m256i s16 = _mm256_maddubs_epi16(lo[0], bcast4(a));
-      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[1], bcast4(a + 4)));
-      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[2], bcast4(a + 8)));
-      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[3], bcast4(a + 12)));
-      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[0], bcast4(a + 16)));
-      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[1], bcast4(a + 20)));
-      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[2], bcast4(a + 24)));
-      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[3], bcast4(a + 28)));
       // minus 8 * sum(a), the same for every row
       const __m256i isum =
-          _mm256_sub_epi32(_mm256_madd_epi16(s16, ones16), _mm256_set1_epi32(sums[i][b]));
+          _mm256_sub_epi32(_mm256_madd_epi16(s16[i], ones16), _mm256_set1_epi32(sums[i][b]));
       const __m256 da = _mm256_set1_ps(_cvtsh_ss(y[i][b].d));
       acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, da), acc[i]);
     }
@@ -86,22 +86,21 @@ void tile_q8(const GemmProblem& p, int64_t g, int64_t t) {
   for (int i = 0; i < T; ++i) acc[i] = _mm256_setzero_ps();
   const __m256i ones16 = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b, wg += 272) {
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wg)));
-    __m256i w[8], aw[8];
+    // quad vector outermost, tokens innermost (as in tile above): no spills at T = 4
+    __m256i s32[T];
     for (int k = 0; k < 8; ++k) {
-      w[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wg + 16 + 32 * k));
-      aw[k] = _mm256_sign_epi8(w[k], w[k]);
-    }
-    for (int i = 0; i < T; ++i) {
-      const int8_t* a = y[i][b].qs;
-      __m256i s32 =
-          _mm256_madd_epi16(_mm256_maddubs_epi16(aw[0], _mm256_sign_epi8(bcast4(a), w[0])), ones16);
-      for (int k = 1; k < 8; ++k) {
-        const __m256i pr = _mm256_maddubs_epi16(aw[k], _mm256_sign_epi8(bcast4(a + 4 * k), w[k]));
-        s32 = _mm256_add_epi32(s32, _mm256_madd_epi16(pr, ones16));
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wg + 16 + 32 * k));
+      const __m256i aw = _mm256_sign_epi8(w, w);
+      for (int i = 0; i < T; ++i) {
+        const __m256i pr = _mm256_madd_epi16(
+            _mm256_maddubs_epi16(aw, _mm256_sign_epi8(bcast4(y[i][b].qs + 4 * k), w)), ones16);
+        s32[i] = k == 0 ? pr : _mm256_add_epi32(s32[i], pr);
       }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wg)));
+    for (int i = 0; i < T; ++i) {
       const __m256 da = _mm256_set1_ps(_cvtsh_ss(y[i][b].d));
-      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_mul_ps(dw, da), acc[i]);
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32[i]), _mm256_mul_ps(dw, da), acc[i]);
     }
   }
   for (int i = 0; i < T; ++i) _mm256_storeu_ps(p.y + (t + i) * p.y_stride + g * 8, acc[i]);
