@@ -22,7 +22,8 @@ void attend_reference(const AttentionRows& r, const float* q, float scale, float
   const int32_t hd = r.head_dim;
   thread_local std::vector<float> qh;
   qh.resize(static_cast<size_t>(hd));
-  for (int32_t i = 0; i < hd; ++i) qh[static_cast<size_t>(i)] = r.f16 ? round_to_fp16(q[i]) : q[i];
+  for (int32_t i = 0; i < hd; ++i)
+    qh[static_cast<size_t>(i)] = r.f16 || r.round_f16 ? round_to_fp16(q[i]) : q[i];
   float max = -INFINITY;
   for (int32_t j = 0; j < r.n_cells; ++j) {
     const size_t row = static_cast<size_t>(r.cells[j]) * r.row_stride;
@@ -42,7 +43,7 @@ void attend_reference(const AttentionRows& r, const float* q, float scale, float
   acc.assign(static_cast<size_t>(hd), 0.0);
   for (int32_t j = 0; j < r.n_cells; ++j) {
     float p = score[j] * inv;
-    if (r.f16) p = round_to_fp16(p);
+    if (r.f16 || r.round_f16) p = round_to_fp16(p);
     const size_t row = static_cast<size_t>(r.cells[j]) * r.row_stride;
     for (int32_t i = 0; i < hd; ++i)
       acc[static_cast<size_t>(i)] += static_cast<double>(p) * element(r.v, r.f16, row + i);

@@ -19,6 +19,8 @@ struct AttentionRows {
   const void* k = nullptr;         // K rows of the head (F16 bits or F32)
   const void* v = nullptr;         // V rows of the head
   bool f16 = true;                 // element type of K and V
+  bool round_f16 = false;          // F32 rows that hold an F16 cache's values widened (a
+                                   // scratch copy): q and p are rounded as for f16 (default false)
   size_t row_stride = 0;           // elements between the rows of consecutive cells
   const int32_t* cells = nullptr;  // the visible cells, in order
   int32_t n_cells = 0;

@@ -34,13 +34,15 @@ inline float round16(float f) {
   return _cvtsh_ss(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
 }
 
-template <bool kF16>
+// kF16: the rows are F16 bits; kRound: q and p are rounded to F16 (an F16 cache, read directly
+// or through a widened F32 copy).
+template <bool kF16, bool kRound>
 void attend_impl(const AttentionRows& r, const float* q, float scale, float* score, float* out) {
   const int32_t hd = r.head_dim, nv = hd / 8;
   __m256 qv[16];  // head_dim <= 128
   for (int32_t c = 0; c < nv; ++c) {
     __m256 v = _mm256_loadu_ps(q + 8 * c);
-    if constexpr (kF16) v = _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    if constexpr (kRound) v = _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
     qv[c] = v;
   }
   const __m256 vscale = _mm256_set1_ps(scale);
@@ -91,7 +93,7 @@ void attend_impl(const AttentionRows& r, const float* q, float scale, float* sco
   for (int32_t c = 0; c < nv; ++c) o[c] = _mm256_setzero_ps();
   for (j = 0; j < r.n_cells; ++j) {
     float p = score[j] * inv;
-    if constexpr (kF16) p = round16(p);
+    if constexpr (kRound) p = round16(p);
     const __m256 vp = _mm256_set1_ps(p);
     const size_t row = static_cast<size_t>(r.cells[j]) * r.row_stride;
     for (int32_t c = 0; c < nv; ++c)
@@ -105,9 +107,11 @@ void attend_impl(const AttentionRows& r, const float* q, float scale, float* sco
 bool attend_avx2(const AttentionRows& r, const float* q, float scale, float* scratch, float* out) {
   if (r.head_dim % 8 != 0 || r.head_dim > 128 || r.n_cells <= 0) return false;
   if (r.f16) {
-    attend_impl<true>(r, q, scale, scratch, out);
+    attend_impl<true, true>(r, q, scale, scratch, out);
+  } else if (r.round_f16) {
+    attend_impl<false, true>(r, q, scale, scratch, out);
   } else {
-    attend_impl<false>(r, q, scale, scratch, out);
+    attend_impl<false, false>(r, q, scale, scratch, out);
   }
   return true;
 }

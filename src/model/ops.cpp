@@ -1,11 +1,7 @@
 // Decoder operations (see ops.h).
 #include "model/ops.h"
 
-#include <atomic>
 #include <cmath>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 
 #include <fmt/core.h>
 
@@ -16,104 +12,6 @@
 #include "thinkmesh/half.h"
 
 namespace thinkmesh::model {
-
-// ---- thread pool ----------------------------------------------------------------------------
-
-// Workers spin for a while on the generation counter before sleeping on the condition
-// variable: the operations of one token take microseconds, far less than a futex wake-up, so
-// sleeping between them would leave the workers idle (measured: 2 threads no faster than 1).
-struct ThreadPool::Shared {
-  static constexpr int kSpinRounds = 1 << 16;  // ~1 ms of pause instructions before sleeping
-
-  std::mutex mutex;
-  std::condition_variable wake;
-  std::vector<std::thread> workers;
-  std::atomic<uint64_t> generation{0};
-  std::atomic<bool> stop{false};
-  std::atomic<int32_t> busy{0};
-  std::atomic<int32_t> next{0};
-  void (*call)(void*, int32_t) = nullptr;
-  void* ctx = nullptr;
-  int32_t n_parts = 0;
-
-  void work() {
-    for (int32_t part; (part = next.fetch_add(1, std::memory_order_relaxed)) < n_parts;)
-      call(ctx, part);
-  }
-
-  static void pause() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  }
-
-  void worker_loop() {
-    uint64_t seen = 0;
-    while (true) {
-      int spins = 0;
-      while (generation.load(std::memory_order_acquire) == seen) {
-        if (stop.load(std::memory_order_relaxed)) return;
-        if (++spins < kSpinRounds) {
-          pause();
-          continue;
-        }
-        std::unique_lock lock(mutex);
-        wake.wait(lock, [&] {
-          return stop.load() || generation.load(std::memory_order_acquire) != seen;
-        });
-      }
-      if (stop.load()) return;
-      seen = generation.load(std::memory_order_acquire);
-      work();
-      busy.fetch_sub(1, std::memory_order_release);
-    }
-  }
-};
-
-ThreadPool::ThreadPool(int32_t n_threads)
-    : n_threads_(std::max(1, n_threads)), shared_(std::make_unique<Shared>()) {
-  for (int32_t i = 1; i < n_threads_; ++i) {
-    shared_->workers.emplace_back([s = shared_.get()] { s->worker_loop(); });
-  }
-}
-
-ThreadPool::~ThreadPool() {
-  {
-    std::lock_guard lock(shared_->mutex);
-    shared_->stop = true;
-  }
-  shared_->wake.notify_all();
-  for (auto& t : shared_->workers) t.join();
-}
-
-void ThreadPool::run_impl(int32_t n_parts, void (*call)(void*, int32_t), void* ctx) {
-  Shared& s = *shared_;
-  if (n_threads_ == 1 || n_parts <= 1) {
-    for (int32_t i = 0; i < n_parts; ++i) call(ctx, i);
-    return;
-  }
-  s.call = call;
-  s.ctx = ctx;
-  s.n_parts = n_parts;
-  s.next.store(0, std::memory_order_relaxed);
-  s.busy.store(n_threads_ - 1, std::memory_order_relaxed);
-  {
-    std::lock_guard lock(s.mutex);  // pairs with the sleeping workers' predicate check
-    s.generation.fetch_add(1, std::memory_order_release);
-  }
-  s.wake.notify_all();
-  s.work();
-  // Wait for the workers to check in. On an idle machine they are spinning and arrive within
-  // a microsecond; when the CPU is oversubscribed a worker may be descheduled, so after a
-  // short spin yield the core instead of burning the time slice it needs.
-  for (int spins = 0; s.busy.load(std::memory_order_acquire) != 0; ++spins) {
-    if (spins < 4096) {
-      Shared::pause();
-    } else {
-      std::this_thread::yield();
-    }
-  }
-}
 
 // ---- matrix product -------------------------------------------------------------------------
 
@@ -143,6 +41,7 @@ void matmul_shared(std::span<const MatmulOutput> outputs, const float* x, int64_
   // One converted copy of x per distinct activation type (F16, Q8_0, Q8_K, ...).
   thread_local std::vector<uint8_t> acts[kMaxOutputs];
   TensorType act_types[kMaxOutputs];
+  size_t act_row_bytes[kMaxOutputs];
   size_t n_act = 0;
   int32_t n_parts = 0;
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -169,10 +68,9 @@ void matmul_shared(std::span<const MatmulOutput> outputs, const float* x, int64_
     size_t a = 0;
     while (a < n_act && act_types[a] != act) ++a;
     if (a == n_act) {
-      act_types[n_act++] = act;
+      act_types[n_act] = act;
+      act_row_bytes[n_act++] = act_bytes;
       acts[a].resize(act_bytes * static_cast<size_t>(n_tokens));
-      for (int64_t t = 0; t < n_tokens; ++t)
-        kernels::prepare_activations(isa, act, x + t * cols, acts[a].data() + act_bytes * t, cols);
     }
     Job& job = jobs[i];
     job.p.w_type = w.type;
@@ -187,6 +85,20 @@ void matmul_shared(std::span<const MatmulOutput> outputs, const float* x, int64_
     job.kernel = kernel;
     job.first_part = n_parts;
     n_parts += static_cast<int32_t>((w.rows + kRowsPerPart - 1) / kRowsPerPart);
+  }
+  // The conversions, one token per part: a prompt's tokens are spread over the threads (left
+  // serial they would cap the gain of a second thread); decode converts inline.
+  uint8_t* act_data[kMaxOutputs];
+  for (size_t a = 0; a < n_act; ++a) act_data[a] = acts[a].data();
+  auto convert = [&](int32_t t) {
+    for (size_t a = 0; a < n_act; ++a)
+      kernels::prepare_activations(isa, act_types[a], x + t * cols,
+                                   act_data[a] + act_row_bytes[a] * static_cast<size_t>(t), cols);
+  };
+  if (pool != nullptr && pool->size() > 1 && n_tokens >= 8) {
+    pool->run(static_cast<int32_t>(n_tokens), convert);
+  } else {
+    for (int64_t t = 0; t < n_tokens; ++t) convert(static_cast<int32_t>(t));
   }
   const size_t n_jobs = outputs.size();
   auto part = [&](int32_t i) {

@@ -8,11 +8,10 @@
 #include <type_traits>
 #include <vector>
 
+#include "model/thread_pool.h"
 #include "model/weights.h"
 
 namespace thinkmesh::model {
-
-class ThreadPool;
 
 // y[t][r] = dot(W row r, x[t]) for t < n_tokens, r < W.rows. x is [n_tokens][W.cols] F32;
 // y is [n_tokens][W.rows]. Activations are converted once per token to the weight type's
@@ -44,29 +43,5 @@ void swiglu(float* x, const float* up, int64_t n);
 
 // Reads row `token` of the embedding table as F32.
 void embedding_row(const TensorView& table, int64_t token, float* out);
-
-// A minimal pool: run(n, fn) calls fn(i) for i < n on the calling thread and the workers.
-class ThreadPool {
- public:
-  explicit ThreadPool(int32_t n_threads);
-  ~ThreadPool();
-  ThreadPool(const ThreadPool&) = delete;
-  ThreadPool& operator=(const ThreadPool&) = delete;
-
-  int32_t size() const { return n_threads_; }
-  // Calls fn(part) for part in [0, n_parts), spread over the threads; returns when all are done.
-  template <class Fn>
-  void run(int32_t n_parts, Fn&& fn) {
-    using F = std::remove_reference_t<Fn>;
-    run_impl(
-        n_parts, [](void* ctx, int32_t part) { (*static_cast<F*>(ctx))(part); }, &fn);
-  }
-
- private:
-  void run_impl(int32_t n_parts, void (*call)(void*, int32_t), void* ctx);
-  struct Shared;
-  int32_t n_threads_;
-  std::unique_ptr<Shared> shared_;
-};
 
 }  // namespace thinkmesh::model

@@ -179,15 +179,53 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
     }
   }
 
+  // Attention works on blocks of up to kAttnBlock consecutive tokens whose visible cells are
+  // prefixes of one another (a prompt's tokens: each sees the previous ones). Every query of a
+  // block and of the heads sharing a KV head reads the same K/V rows, so those rows are widened
+  // to F32 once per (block, KV head) instead of once per query.
+  constexpr int64_t kAttnBlock = 4;
+  std::vector<std::pair<int64_t, int64_t>> blocks;  // [first, end) token ranges
+  for (int64_t t = 0; t < T;) {
+    int64_t end = t + 1;
+    while (end < T && end - t < kAttnBlock) {
+      const auto& a = visible[static_cast<size_t>(end - 1)];
+      const auto& b = visible[static_cast<size_t>(end)];
+      if (a.size() > b.size() || !std::equal(a.begin(), a.end(), b.begin())) break;
+      ++end;
+    }
+    blocks.emplace_back(t, end);
+    t = end;
+  }
+  std::vector<int32_t> identity;  // cells 0..n-1 of a widened copy
+  for (const auto& [first, end] : blocks)
+    identity.resize(std::max(identity.size(), visible[static_cast<size_t>(end - 1)].size()));
+  for (size_t i = 0; i < identity.size(); ++i) identity[i] = static_cast<int32_t>(i);
+
+  // Runs fn(t) for every token of the chunk: spread over the pool when the chunk is a prompt
+  // (the per-token work then outweighs one dispatch, and left serial it would cap the gain of a
+  // second thread), inline for decode-sized chunks.
+  auto for_each_token = [&](auto&& fn) {
+    if (pool != nullptr && pool->size() > 1 && T >= 8) {
+      pool->run(static_cast<int32_t>(T), fn);
+    } else {
+      for (int64_t t = 0; t < T; ++t) fn(static_cast<int32_t>(t));
+    }
+  };
+
   try {
     for (int32_t l = 0; l < info.n_layer; ++l) {
       const model::LayerWeights& L = w.layers[static_cast<size_t>(l)];
       const auto* attn_norm = reinterpret_cast<const float*>(L.attn_norm.data);
-      for (int64_t t = 0; t < T; ++t)
+      // (from the second layer on, the residual add of the previous layer's FFN is fused here)
+      for_each_token([&](int32_t t) {
+        if (l > 0) {
+          for (int64_t i = 0; i < D; ++i) x[t * D + i] += proj[t * D + i];
+        }
         kernels::rms_norm(isa, &x[t * D], attn_norm, info.rms_eps, D, &h[t * D]);
+      });
       matmul_shared({{&L.wq, q.data()}, {&L.wk, k.data()}, {&L.wv, v.data()}}, h.data());
-      if (L.bq) {
-        for (int64_t t = 0; t < T; ++t) {
+      for_each_token([&](int32_t t) {
+        if (L.bq) {
           for (int64_t i = 0; i < q_dim; ++i)
             q[t * q_dim + i] += reinterpret_cast<const float*>(L.bq.data)[i];
           for (int64_t i = 0; i < kv_dim; ++i) {
@@ -195,62 +233,91 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
             v[t * kv_dim + i] += reinterpret_cast<const float*>(L.bv.data)[i];
           }
         }
-      }
-      for (int64_t t = 0; t < T; ++t) {
         const int32_t pos = entries[static_cast<size_t>(t)].pos;
         model::rope(&q[t * q_dim], info.n_head, info.head_dim, info.rope_dims, pos,
                     info.rope_freq_base, info.rope_freq_scale, info.rope_neox);
         model::rope(&k[t * kv_dim], info.n_head_kv, info.head_dim, info.rope_dims, pos,
                     info.rope_freq_base, info.rope_freq_scale, info.rope_neox);
         kv_->store(l, cells[static_cast<size_t>(t)], &k[t * kv_dim], &v[t * kv_dim]);
-      }
+      });
 
-      // Attention: each (token, head) over the cells its sequence sees up to its position.
+      // Attention: each (token, head) over the cells its sequence sees up to its position;
+      // one part per (token block, KV head).
       const int32_t group = info.n_head / info.n_head_kv;
       const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
       const int32_t stride = kv_->kv_dim();
       auto attend = [&](int32_t part) {
-        const int64_t t = part / info.n_head;
-        const int32_t head = part % info.n_head;
-        const int32_t kv_head = head / group;
-        const std::vector<int32_t>& seen = visible[static_cast<size_t>(t)];
-        kernels::AttentionRows rows;
+        const auto& [first, end] = blocks[static_cast<size_t>(part / info.n_head_kv)];
+        const int32_t kv_head = part % info.n_head_kv;
+        const std::vector<int32_t>& longest = visible[static_cast<size_t>(end - 1)];
         const size_t head_offset = static_cast<size_t>(kv_head * hd);
+        kernels::AttentionRows rows;
         rows.f16 = f16_kv;
-        rows.k =
-            f16_kv
-                ? static_cast<const void*>(static_cast<const uint16_t*>(kv_->k_rows(l)) +
-                                           head_offset)
-                : static_cast<const void*>(static_cast<const float*>(kv_->k_rows(l)) + head_offset);
-        rows.v =
-            f16_kv
-                ? static_cast<const void*>(static_cast<const uint16_t*>(kv_->v_rows(l)) +
-                                           head_offset)
-                : static_cast<const void*>(static_cast<const float*>(kv_->v_rows(l)) + head_offset);
         rows.row_stride = static_cast<size_t>(stride);
-        rows.cells = seen.data();
-        rows.n_cells = static_cast<int32_t>(seen.size());
         rows.head_dim = static_cast<int32_t>(hd);
+        const void* k_rows = kv_->k_rows(l);
+        const void* v_rows = kv_->v_rows(l);
+        if (f16_kv) {
+          rows.k = static_cast<const uint16_t*>(k_rows) + head_offset;
+          rows.v = static_cast<const uint16_t*>(v_rows) + head_offset;
+        } else {
+          rows.k = static_cast<const float*>(k_rows) + head_offset;
+          rows.v = static_cast<const float*>(v_rows) + head_offset;
+        }
+        // Widen the block's F16 rows once when enough queries share them and the copy stays
+        // in the L2 cache (a long context reads the F16 rows directly instead).
+        const int64_t n_queries = (end - first) * group;
+        const size_t copy_floats = longest.size() * static_cast<size_t>(hd);
+        thread_local std::vector<float> widened;
+        const bool widen = f16_kv && n_queries >= 4 && copy_floats * 8 <= (256u << 10);
+        if (widen) {
+          widened.resize(2 * copy_floats);
+          float* kw = widened.data();
+          float* vw = kw + copy_floats;
+          for (size_t j = 0; j < longest.size(); ++j) {
+            const size_t row = static_cast<size_t>(longest[j]) * rows.row_stride;
+            kernels::from_f16(isa, static_cast<const uint16_t*>(rows.k) + row, kw + j * hd, hd);
+            kernels::from_f16(isa, static_cast<const uint16_t*>(rows.v) + row, vw + j * hd, hd);
+          }
+          rows.k = kw;
+          rows.v = vw;
+          rows.f16 = false;
+          rows.round_f16 = true;
+          rows.row_stride = static_cast<size_t>(hd);
+        }
         thread_local std::vector<float> scratch;
-        scratch.resize(seen.size());
-        kernels::attend(isa, rows, &q[t * q_dim + head * hd], scale, scratch.data(),
-                        &attn[t * q_dim + head * hd]);
+        scratch.resize(longest.size());
+        for (int64_t t = first; t < end; ++t) {
+          const std::vector<int32_t>& seen = visible[static_cast<size_t>(t)];
+          rows.cells = widen ? identity.data() : seen.data();
+          rows.n_cells = static_cast<int32_t>(seen.size());
+          for (int32_t head = kv_head * group; head < (kv_head + 1) * group; ++head) {
+            kernels::attend(isa, rows, &q[t * q_dim + head * hd], scale, scratch.data(),
+                            &attn[t * q_dim + head * hd]);
+          }
+        }
       };
-      pool->run(static_cast<int32_t>(T * info.n_head), attend);
+      pool->run(static_cast<int32_t>(blocks.size()) * info.n_head_kv, attend);
 
       matmul(L.wo, attn.data(), T, proj.data());
-      for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 
       const auto* ffn_norm = reinterpret_cast<const float*>(L.ffn_norm.data);
-      for (int64_t t = 0; t < T; ++t)
+      for_each_token([&](int32_t t) {
+        for (int64_t i = 0; i < D; ++i) x[t * D + i] += proj[t * D + i];
         kernels::rms_norm(isa, &x[t * D], ffn_norm, info.rms_eps, D, &h[t * D]);
+      });
       const int64_t n_ff = L.w_gate.rows;
       gate.resize(static_cast<size_t>(T * n_ff));
       up.resize(gate.size());
       matmul_shared({{&L.w_gate, gate.data()}, {&L.w_up, up.data()}}, h.data());
-      kernels::swiglu(isa, gate.data(), up.data(), T * n_ff);
+      for_each_token(
+          [&](int32_t t) { kernels::swiglu(isa, &gate[t * n_ff], &up[t * n_ff], n_ff); });
       matmul(L.w_down, gate.data(), T, proj.data());
-      for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+    }
+    if (info.n_layer > 0) {
+      for_each_token([&](int32_t t) {
+        for (int64_t i = 0; i < D; ++i) x[t * D + i] += proj[t * D + i];
+      });
     }
   } catch (...) {
     for (const int32_t c : cells) kv_->release(c);  // nothing of a failed chunk is kept

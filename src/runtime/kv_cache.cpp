@@ -3,6 +3,8 @@
 
 #include <fmt/core.h>
 
+#include "kernels/elementwise.h"
+#include "kernels/isa.h"
 #include "thinkmesh/error.h"
 #include "thinkmesh/half.h"
 
@@ -59,10 +61,9 @@ void KvCache::release(int32_t cell) {
 void KvCache::store(int32_t layer, int32_t cell, const float* k, const float* v) {
   const size_t o = offset(layer, cell);
   if (type_ == KvType::f16) {
-    for (int32_t i = 0; i < kv_dim_; ++i) {
-      k16_[o + i] = fp32_to_fp16(k[i]);
-      v16_[o + i] = fp32_to_fp16(v[i]);
-    }
+    const kernels::Isa isa = kernels::active_isa();
+    kernels::to_f16(isa, k, &k16_[o], kv_dim_);
+    kernels::to_f16(isa, v, &v16_[o], kv_dim_);
   } else {
     std::copy(k, k + kv_dim_, k32_.begin() + static_cast<std::ptrdiff_t>(o));
     std::copy(v, v + kv_dim_, v32_.begin() + static_cast<std::ptrdiff_t>(o));

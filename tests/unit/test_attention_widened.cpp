@@ -1,0 +1,94 @@
+// Attention over a widened copy of an F16 cache (AttentionRows::round_f16, what the forward pass
+// uses for a prompt's token blocks) gives the very same bits as reading the F16 rows directly,
+// at every kernel level this CPU has: the copy is exact and the roundings of q and p are kept.
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/attention.h"
+#include "kernels/elementwise.h"
+#include "kernels/isa.h"
+#include "thinkmesh/half.h"
+
+namespace thinkmesh::kernels {
+namespace {
+
+TEST(AttentionWidened, SameBitsAsTheF16CacheAtEveryLevel) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::amx, Isa::neon}) {
+    if (!isa_supported(isa)) continue;
+    for (int32_t hd : {32, 64, 128}) {
+      for (int32_t n_cells : {1, 7, 8, 9, 130}) {
+        const int32_t stride = hd * 2, n_rows = n_cells + 3;
+        std::vector<uint16_t> k16(static_cast<size_t>(n_rows * stride)), v16(k16.size());
+        for (auto& x : k16) x = fp32_to_fp16(normal(rng));
+        for (auto& x : v16) x = fp32_to_fp16(normal(rng));
+        std::vector<float> q(static_cast<size_t>(hd));
+        for (float& x : q) x = normal(rng) * 2.0f;
+        std::vector<int32_t> cells;
+        for (int32_t c = 0; c < n_cells; ++c) cells.push_back((c * 7) % n_rows);
+
+        AttentionRows direct;
+        direct.k = k16.data() + hd;
+        direct.v = v16.data() + hd;
+        direct.row_stride = static_cast<size_t>(stride);
+        direct.cells = cells.data();
+        direct.n_cells = n_cells;
+        direct.head_dim = hd;
+
+        std::vector<float> kw(static_cast<size_t>(n_cells * hd)), vw(kw.size());
+        std::vector<int32_t> identity;
+        for (int32_t j = 0; j < n_cells; ++j) {
+          const size_t row = static_cast<size_t>(cells[static_cast<size_t>(j)]) * stride + hd;
+          from_f16(isa, &k16[row], &kw[static_cast<size_t>(j * hd)], hd);
+          from_f16(isa, &v16[row], &vw[static_cast<size_t>(j * hd)], hd);
+          identity.push_back(j);
+        }
+        AttentionRows widened = direct;
+        widened.k = kw.data();
+        widened.v = vw.data();
+        widened.f16 = false;
+        widened.round_f16 = true;
+        widened.row_stride = static_cast<size_t>(hd);
+        widened.cells = identity.data();
+
+        std::vector<float> scratch(static_cast<size_t>(n_cells)), a(static_cast<size_t>(hd)),
+            b(a.size());
+        const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        attend(isa, direct, q.data(), scale, scratch.data(), a.data());
+        attend(isa, widened, q.data(), scale, scratch.data(), b.data());
+        ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0)
+            << isa_name(isa) << " hd " << hd << " cells " << n_cells;
+      }
+    }
+  }
+}
+
+TEST(AttentionWidened, F16ConversionsRoundTripAtEveryLevel) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 100.0f);
+  std::vector<float> x(1003);
+  for (float& v : x) v = normal(rng);
+  x[0] = 65504.0f;
+  x[1] = 1e-7f;  // subnormal in F16
+  x[2] = -0.0f;
+  std::vector<uint16_t> ref(x.size());
+  for (size_t i = 0; i < x.size(); ++i) ref[i] = fp32_to_fp16(x[i]);
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::amx, Isa::neon}) {
+    if (!isa_supported(isa)) continue;
+    std::vector<uint16_t> h(x.size());
+    to_f16(isa, x.data(), h.data(), static_cast<int64_t>(x.size()));
+    EXPECT_EQ(h, ref) << isa_name(isa);
+    std::vector<float> back(x.size());
+    from_f16(isa, h.data(), back.data(), static_cast<int64_t>(x.size()));
+    for (size_t i = 0; i < x.size(); ++i)
+      ASSERT_EQ(back[i], fp16_to_fp32(ref[i])) << isa_name(isa) << " at " << i;
+  }
+}
+
+}  // namespace
+}  // namespace thinkmesh::kernels
