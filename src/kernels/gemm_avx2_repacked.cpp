@@ -16,6 +16,18 @@ namespace {
 constexpr int kTokens = 4;
 constexpr int64_t kMaxBlocks = 2048;  // rows of up to 65,536 values (can_repack checks)
 
+// The F32 scale of every block of one activation row (converted once per row instead of
+// once per row group).
+void block_scales(const block_q8_0* y, int64_t nb, float* out) {
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8) {
+    alignas(16) uint16_t h[8];
+    for (int i = 0; i < 8; ++i) h[i] = y[b + i].d;
+    _mm256_storeu_ps(out + b, _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h))));
+  }
+  for (; b < nb; ++b) out[b] = _cvtsh_ss(y[b].d);
+}
+
 // 8 * sum(a) of every block of one activation row.
 void block_sums8(const block_q8_0* y, int64_t nb, int32_t* out) {
   const __m256i eights = _mm256_set1_epi8(8), ones16 = _mm256_set1_epi16(1);
@@ -39,7 +51,8 @@ inline __m256i bcast4(const int8_t* p) {
 // weight vector (low and high nibbles) and one int16 sum per token are live: T = 4 fits the
 // 16 ymm registers without spilling.
 template <int T>
-void tile(const GemmProblem& p, int64_t g, int64_t t, const int32_t (*sums)[kMaxBlocks]) {
+void tile(const GemmProblem& p, int64_t g, int64_t t, const int32_t (*sums)[kMaxBlocks],
+          const float (*scales)[kMaxBlocks]) {
   const int64_t nb = p.n / QK4_0;
   const uint8_t* wg = p.w + static_cast<size_t>(g * nb) * 144;
   const block_q8_0* y[T];
@@ -66,7 +79,7 @@ void tile(const GemmProblem& p, int64_t g, int64_t t, const int32_t (*sums)[kMax
       // minus 8 * sum(a), the same for every row
       const __m256i isum =
           _mm256_sub_epi32(_mm256_madd_epi16(s16[i], ones16), _mm256_set1_epi32(sums[i][b]));
-      const __m256 da = _mm256_set1_ps(_cvtsh_ss(y[i][b].d));
+      const __m256 da = _mm256_broadcast_ss(&scales[i][b]);
       acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, da), acc[i]);
     }
   }
@@ -76,7 +89,7 @@ void tile(const GemmProblem& p, int64_t g, int64_t t, const int32_t (*sums)[kMax
 // Q8_0x8: signed weights, so |w| x (a with w's sign) per quad vector; pairs of 128 x 127
 // products are summed to int32 right away (two would overflow int16).
 template <int T>
-void tile_q8(const GemmProblem& p, int64_t g, int64_t t) {
+void tile_q8(const GemmProblem& p, int64_t g, int64_t t, const float (*scales)[kMaxBlocks]) {
   const int64_t nb = p.n / 32;
   const uint8_t* wg = p.w + static_cast<size_t>(g * nb) * 272;
   const block_q8_0* y[T];
@@ -99,7 +112,7 @@ void tile_q8(const GemmProblem& p, int64_t g, int64_t t) {
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wg)));
     for (int i = 0; i < T; ++i) {
-      const __m256 da = _mm256_set1_ps(_cvtsh_ss(y[i][b].d));
+      const __m256 da = _mm256_broadcast_ss(&scales[i][b]);
       acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32[i]), _mm256_mul_ps(dw, da), acc[i]);
     }
   }
@@ -107,17 +120,24 @@ void tile_q8(const GemmProblem& p, int64_t g, int64_t t) {
 }
 
 void gemm_q8_0x8(const GemmProblem& p, int64_t r0, int64_t r1) {
+  const int64_t nb = p.n / 32;
+  float scales[kTokens][kMaxBlocks];
   for (int64_t t = 0; t < p.n_tokens; t += kTokens) {
     const int64_t left = p.n_tokens - t < kTokens ? p.n_tokens - t : kTokens;
+    for (int64_t i = 0; i < left; ++i) {
+      block_scales(
+          reinterpret_cast<const block_q8_0*>(p.act + static_cast<size_t>(t + i) * p.act_stride),
+          nb, scales[i]);
+    }
     for (int64_t g = r0 / 8; g < r1 / 8; ++g) {
       if (left == 4) {
-        tile_q8<4>(p, g, t);
+        tile_q8<4>(p, g, t, scales);
       } else if (left == 3) {
-        tile_q8<3>(p, g, t);
+        tile_q8<3>(p, g, t, scales);
       } else if (left == 2) {
-        tile_q8<2>(p, g, t);
+        tile_q8<2>(p, g, t, scales);
       } else {
-        tile_q8<1>(p, g, t);
+        tile_q8<1>(p, g, t, scales);
       }
     }
   }
@@ -126,22 +146,26 @@ void gemm_q8_0x8(const GemmProblem& p, int64_t r0, int64_t r1) {
 void gemm_q4_0x8(const GemmProblem& p, int64_t r0, int64_t r1) {
   const int64_t nb = p.n / QK4_0;
   int32_t sums[kTokens][kMaxBlocks];
+  float scales[kTokens][kMaxBlocks];
   for (int64_t t = 0; t < p.n_tokens; t += kTokens) {
     const int64_t left = p.n_tokens - t < kTokens ? p.n_tokens - t : kTokens;
     for (int64_t i = 0; i < left; ++i) {
       block_sums8(
           reinterpret_cast<const block_q8_0*>(p.act + static_cast<size_t>(t + i) * p.act_stride),
           nb, sums[i]);
+      block_scales(
+          reinterpret_cast<const block_q8_0*>(p.act + static_cast<size_t>(t + i) * p.act_stride),
+          nb, scales[i]);
     }
     for (int64_t g = r0 / 8; g < r1 / 8; ++g) {
       if (left == 4) {
-        tile<4>(p, g, t, sums);
+        tile<4>(p, g, t, sums, scales);
       } else if (left == 3) {
-        tile<3>(p, g, t, sums);
+        tile<3>(p, g, t, sums, scales);
       } else if (left == 2) {
-        tile<2>(p, g, t, sums);
+        tile<2>(p, g, t, sums, scales);
       } else {
-        tile<1>(p, g, t, sums);
+        tile<1>(p, g, t, sums, scales);
       }
     }
   }
