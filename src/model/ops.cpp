@@ -95,8 +95,8 @@ void matmul_shared(std::span<const MatmulOutput> outputs, const float* x, int64_
       kernels::prepare_activations(isa, act_types[a], x + t * cols,
                                    act_data[a] + act_row_bytes[a] * static_cast<size_t>(t), cols);
   };
-  if (pool != nullptr && pool->size() > 1 && n_tokens >= 8) {
-    pool->run(static_cast<int32_t>(n_tokens), convert);
+  if (pool != nullptr) {
+    pool->for_each(n_tokens, [&](int64_t t) { convert(static_cast<int32_t>(t)); });
   } else {
     for (int64_t t = 0; t < n_tokens; ++t) convert(static_cast<int32_t>(t));
   }

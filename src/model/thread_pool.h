@@ -8,6 +8,7 @@
 // wake up would cost a scheduler time slice, milliseconds, per dispatch).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <type_traits>
@@ -29,6 +30,23 @@ class ThreadPool {
     using F = std::remove_reference_t<Fn>;
     run_impl(
         n_parts, [](void* ctx, int32_t part) { (*static_cast<F*>(ctx))(part); }, &fn);
+  }
+
+  // Calls fn(i) for i in [0, n) in contiguous chunks, about four per thread (inline when n < 8
+  // or the pool has one thread): for many tiny items, where a claim per item would cost more
+  // than the item.
+  template <class Fn>
+  void for_each(int64_t n, Fn&& fn) {
+    if (n_threads_ == 1 || n < 8) {
+      for (int64_t i = 0; i < n; ++i) fn(i);
+      return;
+    }
+    const int64_t per = int64_t{4} * n_threads_;
+    const int64_t chunk = (n + per - 1) / per;
+    run(static_cast<int32_t>((n + chunk - 1) / chunk), [&](int32_t part) {
+      const int64_t end = std::min(n, (part + 1) * chunk);
+      for (int64_t i = part * chunk; i < end; ++i) fn(i);
+    });
   }
 
  private:

@@ -205,8 +205,8 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
   // (the per-token work then outweighs one dispatch, and left serial it would cap the gain of a
   // second thread), inline for decode-sized chunks.
   auto for_each_token = [&](auto&& fn) {
-    if (pool != nullptr && pool->size() > 1 && T >= 8) {
-      pool->run(static_cast<int32_t>(T), fn);
+    if (pool != nullptr) {
+      pool->for_each(T, [&](int64_t t) { fn(static_cast<int32_t>(t)); });
     } else {
       for (int64_t t = 0; t < T; ++t) fn(static_cast<int32_t>(t));
     }

@@ -3,8 +3,8 @@
 // generation-tagged claims exist for), and nothing of one dispatch leaks into the next.
 #include <atomic>
 #include <chrono>
-#include <thread>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -41,6 +41,18 @@ TEST(ThreadPool, WorkersSleepingBetweenDispatchesAreWokenUp) {
     std::atomic<int32_t> sum{0};
     pool.run(1000, [&](int32_t part) { sum.fetch_add(part); });
     EXPECT_EQ(sum.load(), 999 * 1000 / 2);
+  }
+}
+
+TEST(ThreadPool, ForEachVisitsEveryIndexOnce) {
+  for (int32_t threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 7, 8, 9, 31, 128, 1001}) {
+      std::vector<std::atomic<int32_t>> hits(static_cast<size_t>(n));
+      pool.for_each(n, [&](int64_t i) { hits[static_cast<size_t>(i)].fetch_add(1); });
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << i << " of " << n;
+    }
   }
 }
 
