@@ -183,7 +183,7 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
   // prefixes of one another (a prompt's tokens: each sees the previous ones). Every query of a
   // block and of the heads sharing a KV head reads the same K/V rows, so those rows are widened
   // to F32 once per (block, KV head) instead of once per query.
-  constexpr int64_t kAttnBlock = 4;
+  constexpr int64_t kAttnBlock = 8;
   std::vector<std::pair<int64_t, int64_t>> blocks;  // [first, end) token ranges
   for (int64_t t = 0; t < T;) {
     int64_t end = t + 1;
