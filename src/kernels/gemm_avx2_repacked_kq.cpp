@@ -138,7 +138,7 @@ void tile_q6_k(const GemmProblem& p, int64_t g, int64_t t) {
     out[i] = p.y + (t + i) * p.y_stride + g * 8;
     _mm256_storeu_ps(out[i], _mm256_setzero_ps());
   }
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  const __m256i m3f = _mm256_set1_epi8(0x3F), mc0 = _mm256_set1_epi8(static_cast<char>(0xC0));
   // int16 (sc_r,2j, sc_r,2j+1) -> (sc_r,2j, sc_r,2j) / (sc_r,2j+1, sc_r,2j+1) in lane r
   const __m256i dup_even = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0,
                                             1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
@@ -160,16 +160,18 @@ void tile_q6_k(const GemmProblem& p, int64_t g, int64_t t) {
         const int s = 2 * j + h;
         const __m256i sc = _mm256_shuffle_epi8(sc_pair, h == 0 ? dup_even : dup_odd);
         const uint8_t* q = wg + 144 + 96 * s;
-        const __m256i hb = load256(q + 64);
+        // Quads 0..2 are the low 6 bits of v0..v2; quad 3 is assembled from their top bit
+        // pairs (v0: its bits 4-5, v1: 2-3, v2: 0-1), already in place after masking and
+        // 16-bit shifts (the bits a shift moves across a byte boundary were masked off).
+        const __m256i v0 = load256(q), v1 = load256(q + 32), v2 = load256(q + 64);
+        const __m256i top =
+            _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(v0, mc0),
+                                            _mm256_srli_epi16(_mm256_and_si256(v1, mc0), 2)),
+                            _mm256_srli_epi16(_mm256_and_si256(v2, mc0), 4));
         for (int half = 0; half < 2; ++half) {
-          // values 16s + 8 half + (0..3) and 16s + 8 half + 4 + (0..3): low 4 bits from the
-          // nibbles, the top 2 from bit pairs (0,1 / 2,3) or (4,5 / 6,7) of hb moved to 4,5
-          const __m256i l = load256(q + 32 * half);
-          const __m256i h0 = half == 0 ? _mm256_slli_epi16(hb, 4) : hb;
-          const __m256i h1 = half == 0 ? _mm256_slli_epi16(hb, 2) : _mm256_srli_epi16(hb, 2);
-          const __m256i w0 = _mm256_or_si256(_mm256_and_si256(l, m4), _mm256_and_si256(h0, m30));
-          const __m256i w1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l, 4), m4),
-                                             _mm256_and_si256(h1, m30));
+          // values 16s + 8 half + (0..3) and 16s + 8 half + 4 + (0..3)
+          const __m256i w0 = _mm256_and_si256(half == 0 ? v0 : v2, m3f);
+          const __m256i w1 = half == 0 ? _mm256_and_si256(v1, m3f) : _mm256_srli_epi16(top, 2);
           for (int i = 0; i < T; ++i) {
             const int8_t* a = y[i][b].qs + 16 * s + 8 * half;
             // 4 products of 63 x 128 at most per int16 (32,256 < 32,767): two vpmaddubsw,

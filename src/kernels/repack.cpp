@@ -84,15 +84,12 @@ void repack_q6_k_column(const block_q6_K* const x[8], uint8_t* out) {
     for (int s = 0; s < 16; ++s) {
       uint8_t* sb = out + 144 + 96 * s;
       const uint8_t* v = q + 16 * s;
-      for (int i = 0; i < 4; ++i) {
-        for (int h = 0; h < 2; ++h) {
-          sb[32 * h + 4 * r + i] =
-              static_cast<uint8_t>((v[8 * h + i] & 0xF) | ((v[8 * h + 4 + i] & 0xF) << 4));
+      for (int j = 0; j < 3; ++j) {
+        for (int i = 0; i < 4; ++i) {
+          // quad j's 6 bits, and bits 4-2j..5-2j of quad 3's value on top
+          const int top = (v[12 + i] >> (4 - 2 * j)) & 3;
+          sb[32 * j + 4 * r + i] = static_cast<uint8_t>(v[4 * j + i] | (top << 6));
         }
-        uint8_t hi = 0;
-        for (int j = 0; j < 4; ++j)
-          hi = static_cast<uint8_t>(hi | ((v[4 * j + i] >> 4) << (2 * j)));
-        sb[64 + 4 * r + i] = hi;
       }
     }
   }

@@ -23,10 +23,9 @@
 // Q6_Kx8 (q = the 6-bit value 0..63, sc the int8 scale of 16 values):
 //   [0, 16)      d[r] F16
 //   [16, 144)    sc[p][r][2] int8 = (sc[r][2p], sc[r][2p+1]), p = 0..7
-//   [144, 1680)  per 16-value sub-block s, 3 vectors: L0, L1, H. Byte i of lane r of L_h:
-//                low nibble = low 4 bits of q[r][16s + 8h + i], high nibble those of
-//                q[r][16s + 8h + 4 + i]; byte i of lane r of H: bits 2j..2j+1 = the top 2
-//                bits of q[r][16s + 4j + i], j = 0..3
+//   [144, 1680)  per 16-value sub-block s, 3 vectors v0..v2. Byte i of lane r of v_j: bits
+//                0-5 = q[r][16s + 4j + i], bits 6-7 = bits 4-2j..5-2j of q[r][16s + 12 + i]
+//                (the 4th quad spread over the top bits of the other three)
 //   1680 bytes per column, the file's 8 x 210.
 #pragma once
 
