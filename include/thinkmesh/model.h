@@ -19,7 +19,7 @@ namespace thinkmesh {
 struct ModelOptions {
   bool load_tokenizer = true;  // default true; false skips the vocabulary (logits-only use)
   // default true: copy the matrices the active kernel level has a row-interleaved kernel for
-  // (today Q4_0 and Q8_0 on avx2) into that layout at load (ModelInfo::repacked_bytes more memory;
+  // (today Q4_0, Q8_0, Q4_K and Q6_K on avx2) into that layout at load (ModelInfo::repacked_bytes more memory;
   // the file's layout stays mapped). THINKMESH_REPACK=0 also turns it off.
   bool repack = true;
 };

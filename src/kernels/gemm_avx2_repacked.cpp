@@ -41,6 +41,12 @@ void block_sums8(const block_q8_0* y, int64_t nb, int32_t* out) {
   }
 }
 
+// An empty asm that makes the compiler treat v as used and redefined here: GCC 12 otherwise
+// re-associates the per-token add chains across the k loop and spills them to the stack.
+inline void pin(__m256i& v) {
+  asm("" : "+x"(v));
+}
+
 inline __m256i bcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -72,6 +78,7 @@ void tile(const GemmProblem& p, int64_t g, int64_t t, const int32_t (*sums)[kMax
         const __m256i pr = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(a)),
                                             _mm256_maddubs_epi16(hi, bcast4(a + 16)));
         s16[i] = k == 0 ? pr : _mm256_add_epi16(s16[i], pr);
+        pin(s16[i]);
       }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wg)));
@@ -108,6 +115,7 @@ void tile_q8(const GemmProblem& p, int64_t g, int64_t t, const float (*scales)[k
         const __m256i pr = _mm256_madd_epi16(
             _mm256_maddubs_epi16(aw, _mm256_sign_epi8(bcast4(y[i][b].qs + 4 * k), w)), ones16);
         s32[i] = k == 0 ? pr : _mm256_add_epi32(s32[i], pr);
+        pin(s32[i]);
       }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wg)));
