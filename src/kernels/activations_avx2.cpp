@@ -65,10 +65,15 @@ void q8_k(const float* x, block_q8_K* y, int64_t nb) {
       std::memset(&y[i], 0, sizeof y[i]);
       continue;
     }
+    // the first value of largest magnitude, with its sign: 8 lanes compared at a time
     float max = 0;
-    for (int j = 0; j < QK_K; ++j) {  // the first value of largest magnitude, with its sign
-      if (__builtin_fabsf(x[j]) == amax) {
-        max = x[j];
+    const __m256 vamax = _mm256_set1_ps(amax);
+    for (int k = 0; k < QK_K; k += 8) {
+      const __m256 v = _mm256_loadu_ps(x + k);
+      const int hit =
+          _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, v), vamax, _CMP_EQ_OQ));
+      if (hit != 0) {
+        max = x[k + __builtin_ctz(static_cast<unsigned>(hit))];
         break;
       }
     }
@@ -77,6 +82,7 @@ void q8_k(const float* x, block_q8_K* y, int64_t nb) {
     const __m256 magic = _mm256_set1_ps(12582912.f);
     const __m256i mant = _mm256_set1_epi32(0x007fffff), bias = _mm256_set1_epi32(0x00400000);
     const __m256i top = _mm256_set1_epi32(127);
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int k = 0; k < QK_K; k += 32) {
       __m256i q[4];
       for (int c = 0; c < 4; ++c) {
@@ -86,13 +92,16 @@ void q8_k(const float* x, block_q8_K* y, int64_t nb) {
             _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(biased), mant), bias);
         q[c] = _mm256_min_epi32(n, top);
       }
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs + k),
-                          pack_i32_to_i8(q[0], q[1], q[2], q[3]));
-    }
-    for (int g = 0; g < QK_K / 16; ++g) {
-      int sum = 0;
-      for (int l = 0; l < 16; ++l) sum += y[i].qs[g * 16 + l];
-      y[i].bsums[g] = static_cast<int16_t>(sum);
+      const __m256i packed = pack_i32_to_i8(q[0], q[1], q[2], q[3]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs + k), packed);
+      // bsums of the two 16-value groups: byte pairs -> int16, -> int32 quads (lanes 0-3:
+      // first group, 4-7: second), then two horizontal adds within each 128-bit half
+      const __m256i quads = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, packed), ones16);
+      __m256i h = _mm256_hadd_epi32(quads, quads);
+      h = _mm256_hadd_epi32(h, h);
+      y[i].bsums[k / 16] = static_cast<int16_t>(_mm256_cvtsi256_si32(h));
+      y[i].bsums[k / 16 + 1] =
+          static_cast<int16_t>(_mm_cvtsi128_si32(_mm256_extracti128_si256(h, 1)));
     }
     y[i].d = 1 / iscale;
   }
