@@ -63,4 +63,38 @@ void attend(Isa isa, const AttentionRows& rows, const float* q, float scale, flo
   attend_reference(rows, q, scale, scratch, out);
 }
 
+void widen_k_transposed(Isa isa, const uint16_t* k, size_t row_stride, const int32_t* cells,
+                        int32_t n, int32_t head_dim, float* kt, size_t kt_stride) {
+#if defined(THINKMESH_HAVE_AVX2_KERNELS)
+  if ((isa == Isa::avx2 || isa == Isa::avx512 || isa == Isa::amx) && head_dim % 8 == 0)
+    return widen_k_transposed_avx2(k, row_stride, cells, n, head_dim, kt, kt_stride);
+#else
+  (void)isa;
+#endif
+  const int32_t cols = (n + 7) / 8 * 8;
+  for (int32_t d = 0; d < head_dim; ++d) {
+    float* row = kt + static_cast<size_t>(d) * kt_stride;
+    for (int32_t j = 0; j < cols; ++j)
+      row[j] = j < n ? fp16_to_fp32(k[static_cast<size_t>(cells[j]) * row_stride + d]) : 0.0f;
+  }
+}
+
+size_t attend_block_scratch(const AttentionBlock& b) {
+  const size_t stride = (static_cast<size_t>(b.n_max) + 7) / 8 * 8;
+  return static_cast<size_t>(b.n_q) * (stride + static_cast<size_t>(b.head_dim));
+}
+
+bool attend_block(Isa isa, const AttentionBlock& b, float scale, float* scratch) {
+#if defined(THINKMESH_HAVE_AVX2_KERNELS)
+  if (isa == Isa::avx2 || isa == Isa::avx512 || isa == Isa::amx)
+    return attend_block_avx2(b, scale, scratch);
+#else
+  (void)isa;
+  (void)b;
+  (void)scale;
+  (void)scratch;
+#endif
+  return false;
+}
+
 }  // namespace thinkmesh::kernels

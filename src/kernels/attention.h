@@ -36,4 +36,35 @@ void attend_reference(const AttentionRows& rows, const float* q, float scale, fl
 bool attend_avx2(const AttentionRows& rows, const float* q, float scale, float* scratch,
                  float* out);
 
+// Attention of several queries that read the same K/V rows (the heads of one KV head over a
+// block of a prompt's tokens), over a widened F32 copy of an F16 cache (q and p rounded to F16
+// as attend does for an F16 cache):
+//   kt: K transposed, [head_dim][kt_stride] (element d of cell j at kt[d * kt_stride + j]);
+//       kt_stride >= n_max rounded up to 8, the padding columns finite (e.g. zero)
+//   v:  [n_max][head_dim]
+// Query i (i < n_q) sees cells [0, n_cells[i]), n_cells[i] in [1, n_max].
+struct AttentionBlock {
+  const float* kt = nullptr;
+  size_t kt_stride = 0;
+  const float* v = nullptr;
+  int32_t n_max = 0;
+  int32_t head_dim = 0;
+  int32_t n_q = 0;
+  const float* const* q = nullptr;  // n_q pointers to head_dim floats
+  float* const* out = nullptr;      // n_q pointers to head_dim floats
+  const int32_t* n_cells = nullptr;
+};
+// Widens the K rows of `cells` (F16, head_dim values at k + cell * row_stride) into kt, the
+// transposed layout AttentionBlock wants, with kt_stride >= n rounded up to 8; the padding
+// columns are zero. Exact at every level.
+void widen_k_transposed(Isa isa, const uint16_t* k, size_t row_stride, const int32_t* cells,
+                        int32_t n, int32_t head_dim, float* kt, size_t kt_stride);
+void widen_k_transposed_avx2(const uint16_t* k, size_t row_stride, const int32_t* cells, int32_t n,
+                             int32_t head_dim, float* kt, size_t kt_stride);
+// Floats of scratch attend_block needs.
+size_t attend_block_scratch(const AttentionBlock& b);
+// False when `isa` has no block kernel for this head size (then call attend per query).
+bool attend_block(Isa isa, const AttentionBlock& b, float scale, float* scratch);
+bool attend_block_avx2(const AttentionBlock& b, float scale, float* scratch);
+
 }  // namespace thinkmesh::kernels

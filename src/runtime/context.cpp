@@ -184,6 +184,7 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
   // block and of the heads sharing a KV head reads the same K/V rows, so those rows are widened
   // to F32 once per (block, KV head) instead of once per query.
   constexpr int64_t kAttnBlock = 8;
+  constexpr int64_t kMaxBlockQueries = 64;          // kAttnBlock x heads per KV head (GQA up to 8)
   std::vector<std::pair<int64_t, int64_t>> blocks;  // [first, end) token ranges
   for (int64_t t = 0; t < T;) {
     int64_t end = t + 1;
@@ -269,7 +270,48 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
         const int64_t n_queries = (end - first) * group;
         const size_t copy_floats = longest.size() * static_cast<size_t>(hd);
         thread_local std::vector<float> widened;
-        const bool widen = f16_kv && n_queries >= 4 && copy_floats * 8 <= (256u << 10);
+        const bool widen = f16_kv && n_queries >= 4 && n_queries <= kMaxBlockQueries &&
+                           copy_floats * 8 <= (256u << 10);
+        if (widen && hd % 32 == 0 && isa != kernels::Isa::scalar) {
+          // all queries of the block at once over K transposed (kernels::attend_block)
+          const int32_t n_max = static_cast<int32_t>(longest.size());
+          const size_t kt_stride = (static_cast<size_t>(n_max) + 7) / 8 * 8;
+          const size_t kt_floats = kt_stride * static_cast<size_t>(hd);
+          widened.resize(kt_floats + copy_floats);
+          float* kt = widened.data();
+          float* vw = kt + kt_floats;
+          kernels::widen_k_transposed(isa, static_cast<const uint16_t*>(rows.k), rows.row_stride,
+                                      longest.data(), n_max, static_cast<int32_t>(hd), kt,
+                                      kt_stride);
+          for (size_t j = 0; j < longest.size(); ++j) {
+            const size_t row = static_cast<size_t>(longest[j]) * rows.row_stride;
+            kernels::from_f16(isa, static_cast<const uint16_t*>(rows.v) + row, vw + j * hd, hd);
+          }
+          const float* qs[kMaxBlockQueries];
+          float* outs[kMaxBlockQueries];
+          int32_t n_cells[kMaxBlockQueries];
+          int32_t n_q = 0;
+          for (int64_t t = first; t < end; ++t) {
+            for (int32_t head = kv_head * group; head < (kv_head + 1) * group; ++head, ++n_q) {
+              qs[n_q] = &q[t * q_dim + head * hd];
+              outs[n_q] = &attn[t * q_dim + head * hd];
+              n_cells[n_q] = static_cast<int32_t>(visible[static_cast<size_t>(t)].size());
+            }
+          }
+          kernels::AttentionBlock b;
+          b.kt = kt;
+          b.kt_stride = kt_stride;
+          b.v = vw;
+          b.n_max = n_max;
+          b.head_dim = static_cast<int32_t>(hd);
+          b.n_q = n_q;
+          b.q = qs;
+          b.out = outs;
+          b.n_cells = n_cells;
+          thread_local std::vector<float> block_scratch;
+          block_scratch.resize(kernels::attend_block_scratch(b));
+          if (kernels::attend_block(isa, b, scale, block_scratch.data())) return;
+        }
         if (widen) {
           widened.resize(2 * copy_floats);
           float* kw = widened.data();
