@@ -23,6 +23,8 @@ namespace {
 using detail::nearest_int;
 
 constexpr int kBlock = 32;
+// Scale refits alternated with GPTQ passes after the first pass (gptq_quantize_row).
+constexpr int kRefitRounds = 2;
 
 // In place: a (n × n, symmetric) becomes its lower Cholesky factor L (a = LLᵀ); the upper
 // triangle is zeroed. False when a pivot is not positive.
@@ -128,6 +130,75 @@ Grid choose_grid(TensorType type, const float* x, const float* importance, uint8
   return g;
 }
 
+// Stores a (possibly changed) scale and min into the header choose_grid wrote.
+void store_header(TensorType type, const Grid& g, uint8_t* blk) {
+  switch (type) {
+    case TensorType::Q4_0:
+      reinterpret_cast<block_q4_0*>(blk)->d = fp32_to_fp16(g.d);
+      break;
+    case TensorType::Q4_1:
+      reinterpret_cast<block_q4_1*>(blk)->d = fp32_to_fp16(g.d);
+      reinterpret_cast<block_q4_1*>(blk)->m = fp32_to_fp16(g.m);
+      break;
+    case TensorType::Q5_0:
+      reinterpret_cast<block_q5_0*>(blk)->d = fp32_to_fp16(g.d);
+      break;
+    case TensorType::Q5_1:
+      reinterpret_cast<block_q5_1*>(blk)->d = fp32_to_fp16(g.d);
+      reinterpret_cast<block_q5_1*>(blk)->m = fp32_to_fp16(g.m);
+      break;
+    case TensorType::Q8_0:
+      reinterpret_cast<block_q8_0*>(blk)->d = fp32_to_fp16(g.d);
+      break;
+    default:
+      throw Error(ErrorKind::internal, "gptq: no header for " + std::string(name(type)));
+  }
+}
+
+float round_f16(float v) {
+  return fp16_to_fp32(fp32_to_fp16(v));
+}
+
+// GPTQ's loss of quantizing the block on grid g: Σ_i ((w_i − q_i) / U_ii)², with the
+// compensation of each column's error applied to the block's later columns (the columns after
+// the block do not change this block's loss).
+double block_loss(const Grid& g, const double* w, const GptqFactor& f, int64_t j0) {
+  const int64_t n = f.n;
+  double x[kBlock];
+  std::copy(w, w + kBlock, x);
+  double loss = 0;
+  for (int i = 0; i < kBlock; ++i) {
+    const int64_t j = j0 + i;
+    const double e =
+        (x[i] - g.value(g.level(static_cast<float>(x[i])))) / f.u[static_cast<size_t>(j * n + j)];
+    loss += e * e;
+    const double* uj = f.u.data() + j * n + j0;
+    for (int k = i + 1; k < kBlock; ++k) x[k] -= e * uj[k];
+  }
+  return loss;
+}
+
+// The importance-weighted search's grid, then scales (and mins) around it; keeps the one with
+// the lowest block_loss. Candidates are rounded to F16 as the file stores them.
+Grid best_grid(const Grid& start, bool has_min, const double* w, const GptqFactor& f, int64_t j0) {
+  Grid best = start;
+  double best_loss = block_loss(start, w, f, j0);
+  for (int is = -10; is <= 10; ++is) {
+    for (int im = has_min ? -4 : 0; im <= (has_min ? 4 : 0); ++im) {
+      if (is == 0 && im == 0) continue;
+      Grid g = start;
+      g.d = round_f16(start.d * (1.0f + 0.025f * static_cast<float>(is)));
+      if (has_min) g.m = round_f16(start.m + 0.125f * static_cast<float>(im) * start.d);
+      const double loss = block_loss(g, w, f, j0);
+      if (loss < best_loss) {
+        best_loss = loss;
+        best = g;
+      }
+    }
+  }
+  return best;
+}
+
 template <class Block>
 void pack_nibbles(const int* L, Block& y) {
   for (int j = 0; j < 16; ++j) y.qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
@@ -198,16 +269,6 @@ GptqFactor gptq_factor(const float* h, int64_t n, double damp_fraction) {
     }
   }
   mean_diag = live > 0 ? mean_diag / static_cast<double>(live) : 1.0;
-  // The scale search's importance: diag(H); a dead input gets the smallest live value so its
-  // weights still count a little (the calibration text may just not have reached it).
-  double min_live = mean_diag;
-  for (int64_t i = 0; i < n; ++i)
-    if (h[i * n + i] > 0) min_live = std::min<double>(min_live, h[i * n + i]);
-  f.importance.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i)
-    f.importance[static_cast<size_t>(i)] =
-        static_cast<float>(h[i * n + i] > 0 ? h[i * n + i] : min_live);
-
   double damp = damp_fraction * mean_diag;
   for (int attempt = 0; attempt < 5; ++attempt, damp *= 10) {
     std::vector<double> a(static_cast<size_t>(n * n));
@@ -233,6 +294,21 @@ GptqFactor gptq_factor(const float* h, int64_t n, double damp_fraction) {
       for (int64_t j = 0; j <= i; ++j)
         f.u[static_cast<size_t>(j * n + i)] = inv[static_cast<size_t>(i * n + j)];
     f.damp = damp;
+    f.h.assign(static_cast<size_t>(n * n), 0.0);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) f.h[static_cast<size_t>(i * n + j)] = h[i * n + j];
+    for (int64_t i = 0; i < n; ++i) {
+      double& d = f.h[static_cast<size_t>(i * n + i)];
+      if (!(d > 0)) d = mean_diag;
+      d += damp;
+    }
+    // The scale search weights column i by 1 / U_ii², what an error there costs once the
+    // later columns have compensated it (GPTQ's loss term), rather than by diag(H).
+    f.importance.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      const double uii = f.u[static_cast<size_t>(i * n + i)];
+      f.importance[static_cast<size_t>(i)] = static_cast<float>(1.0 / (uii * uii));
+    }
     return f;
   }
   throw Error(ErrorKind::invalid_file, "gptq: the Hessian (" + std::to_string(n) +
@@ -240,6 +316,118 @@ GptqFactor gptq_factor(const float* h, int64_t n, double damp_fraction) {
                                            "even with damping " +
                                            std::to_string(damp / 10));
 }
+
+namespace {
+
+// One GPTQ pass over a row: with `choose`, each block's grid is chosen on the current values
+// (grids[b] is written), else grids[b] is used as given. Writes every column's level.
+void gptq_pass(TensorType type, const float* w, const GptqFactor& f, bool choose,
+               std::vector<Grid>& grids, std::vector<int>& levels, std::vector<double>& work) {
+  const int64_t n = f.n;
+  work.assign(w, w + n);
+  float x[kBlock];
+  uint8_t scratch[64];  // one block's bytes (at most 34 for Q8_0)
+  for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
+    Grid& g = grids[static_cast<size_t>(j0 / kBlock)];
+    if (choose) {
+      for (int i = 0; i < kBlock; ++i) x[i] = static_cast<float>(work[static_cast<size_t>(j0 + i)]);
+      g = choose_grid(type, x, f.importance.data() + j0, scratch);
+      g = best_grid(g, g.offset == 0 && type != TensorType::Q8_0, work.data() + j0, f, j0);
+    }
+    for (int i = 0; i < kBlock; ++i) {
+      const int64_t j = j0 + i;
+      const double v = work[static_cast<size_t>(j)];
+      const int l = g.level(static_cast<float>(v));
+      levels[static_cast<size_t>(j)] = l;
+      const double err = (v - g.value(l)) / f.u[static_cast<size_t>(j * n + j)];
+      const double* uj = f.u.data() + j * n;
+      for (int64_t k = j + 1; k < n; ++k) work[static_cast<size_t>(k)] -= err * uj[k];
+    }
+  }
+}
+
+// (w − q)·H·(w − q)ᵀ with the damped H of the factor, q from grids and levels.
+double row_loss(const float* w, const GptqFactor& f, const std::vector<Grid>& grids,
+                const std::vector<int>& levels) {
+  const int64_t n = f.n;
+  std::vector<double> e(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j)
+    e[static_cast<size_t>(j)] =
+        w[j] - grids[static_cast<size_t>(j / kBlock)].value(levels[static_cast<size_t>(j)]);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double s = 0;
+    const double* hi = f.h.data() + i * n;
+    for (int64_t j = 0; j < n; ++j) s += hi[j] * e[static_cast<size_t>(j)];
+    sum += e[static_cast<size_t>(i)] * s;
+  }
+  return sum;
+}
+
+// With the levels fixed, the scales (and mins) of all blocks of the row that minimise
+// (w − q)·H·(w − q)ᵀ: q = A·θ with one column of A per block scale (the block's levels minus
+// the offset) and per block min (ones on the block); θ solves (AᵀHA)θ = AᵀHw. F16-rounded.
+// False (grids unchanged) when the system is singular.
+bool refit_scales(const float* w, const GptqFactor& f, bool has_min, std::vector<Grid>& grids,
+                  const std::vector<int>& levels) {
+  const int64_t n = f.n, nb = n / kBlock, per = has_min ? 2 : 1, K = nb * per;
+  // Column k of A: block b = k / per, scale (k % per == 0) or min.
+  auto a = [&](int64_t k, int64_t j) -> double {
+    const int64_t b = k / per;
+    if (j / kBlock != b) return 0;
+    if (k % per == 1) return 1;
+    const Grid& g = grids[static_cast<size_t>(b)];
+    return levels[static_cast<size_t>(j)] - g.offset;
+  };
+  std::vector<double> ha(static_cast<size_t>(K * n), 0.0);  // (H·A) column k at k·n
+  for (int64_t k = 0; k < K; ++k) {
+    const int64_t j0 = (k / per) * kBlock;
+    for (int64_t j = j0; j < j0 + kBlock; ++j) {
+      const double akj = a(k, j);
+      if (akj == 0) continue;
+      for (int64_t i = 0; i < n; ++i)
+        ha[static_cast<size_t>(k * n + i)] += f.h[static_cast<size_t>(i * n + j)] * akj;
+    }
+  }
+  std::vector<double> g(static_cast<size_t>(K * K)), r(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) {
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i) s += ha[static_cast<size_t>(k * n + i)] * w[i];
+    r[static_cast<size_t>(k)] = s;
+    for (int64_t l = 0; l < K; ++l) {
+      const int64_t j0 = (l / per) * kBlock;
+      double t = 0;
+      for (int64_t j = j0; j < j0 + kBlock; ++j) t += a(l, j) * ha[static_cast<size_t>(k * n + j)];
+      g[static_cast<size_t>(k * K + l)] = t;
+    }
+  }
+  if (!cholesky_lower(g, K)) return false;
+  // Forward then back substitution with L (g now holds it).
+  std::vector<double> y(static_cast<size_t>(K));
+  for (int64_t i = 0; i < K; ++i) {
+    double s = r[static_cast<size_t>(i)];
+    for (int64_t k = 0; k < i; ++k)
+      s -= g[static_cast<size_t>(i * K + k)] * y[static_cast<size_t>(k)];
+    y[static_cast<size_t>(i)] = s / g[static_cast<size_t>(i * K + i)];
+  }
+  for (int64_t i = K - 1; i >= 0; --i) {
+    double s = y[static_cast<size_t>(i)];
+    for (int64_t k = i + 1; k < K; ++k)
+      s -= g[static_cast<size_t>(k * K + i)] * y[static_cast<size_t>(k)];
+    y[static_cast<size_t>(i)] = s / g[static_cast<size_t>(i * K + i)];
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    const double d = y[static_cast<size_t>(b * per)];
+    if (!std::isfinite(d)) return false;
+    grids[static_cast<size_t>(b)].d = round_f16(static_cast<float>(d));
+    if (has_min)
+      grids[static_cast<size_t>(b)].m =
+          round_f16(static_cast<float>(y[static_cast<size_t>(b * per + 1)]));
+  }
+  return true;
+}
+
+}  // namespace
 
 void gptq_quantize_row(TensorType type, const float* w, const GptqFactor& f, void* dst,
                        std::vector<double>& work) {
@@ -249,24 +437,38 @@ void gptq_quantize_row(TensorType type, const float* w, const GptqFactor& f, voi
                 "gptq: rows of " + std::to_string(n) + " are not a multiple of 32");
   if (!gptq_supports(type))
     throw Error(ErrorKind::unsupported, "gptq: " + std::string(name(type)) + " not supported");
-  work.assign(w, w + n);
+  const auto nb = static_cast<size_t>(n / kBlock);
+  std::vector<Grid> grids(nb), best_grids;
+  std::vector<int> levels(static_cast<size_t>(n)), best_levels;
+  gptq_pass(type, w, f, true, grids, levels, work);
+  double best = row_loss(w, f, grids, levels);
+  best_grids = grids;
+  best_levels = levels;
+  // Alternate: scales refit to the levels, levels re-chosen by GPTQ on those grids; keep the
+  // best row (a refit of fixed levels never loses before F16 rounding, a new pass may).
+  const bool has_min = type == TensorType::Q4_1 || type == TensorType::Q5_1;
+  for (int round = 0; round < kRefitRounds; ++round) {
+    if (!refit_scales(w, f, has_min, grids, levels)) break;
+    const double refit = row_loss(w, f, grids, levels);
+    if (refit < best) {
+      best = refit;
+      best_grids = grids;
+      best_levels = levels;
+    }
+    gptq_pass(type, w, f, false, grids, levels, work);
+    const double again = row_loss(w, f, grids, levels);
+    if (again < best) {
+      best = again;
+      best_grids = grids;
+      best_levels = levels;
+    }
+  }
   const size_t block_bytes = row_bytes(type, kBlock);
   auto* out = static_cast<uint8_t*>(dst);
-  float x[kBlock];
-  int L[kBlock];
-  for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
-    uint8_t* blk = out + static_cast<size_t>(j0 / kBlock) * block_bytes;
-    for (int i = 0; i < kBlock; ++i) x[i] = static_cast<float>(work[static_cast<size_t>(j0 + i)]);
-    const Grid g = choose_grid(type, x, f.importance.data() + j0, blk);
-    for (int i = 0; i < kBlock; ++i) {
-      const int64_t j = j0 + i;
-      const double v = work[static_cast<size_t>(j)];
-      L[i] = g.level(static_cast<float>(v));
-      const double err = (v - g.value(L[i])) / f.u[static_cast<size_t>(j * n + j)];
-      const double* uj = f.u.data() + j * n;
-      for (int64_t k = j + 1; k < n; ++k) work[static_cast<size_t>(k)] -= err * uj[k];
-    }
-    store_levels(type, L, blk);
+  for (size_t b = 0; b < nb; ++b) {
+    uint8_t* blk = out + b * block_bytes;
+    store_header(type, best_grids[b], blk);
+    store_levels(type, best_levels.data() + b * kBlock, blk);
   }
 }
 

@@ -21,7 +21,8 @@ bool gptq_supports(TensorType type);
 struct GptqFactor {
   int64_t n = 0;
   std::vector<double> u;          // n × n
-  std::vector<float> importance;  // n: diag(H) (dead inputs get the smallest live value)
+  std::vector<double> h;          // n × n: the damped H (the objective of the scale refit)
+  std::vector<float> importance;  // n: 1 / U_ii² (GPTQ's cost of an error in column i)
   double damp = 0;                // what was added to the diagonal
 };
 

@@ -75,7 +75,7 @@ std::vector<uint8_t> quantize_tensor(const gguf::File& in, const gguf::TensorInf
       std::vector<float> x(static_cast<size_t>(kRowsPerStep * n)), back(static_cast<size_t>(n));
       std::vector<uint8_t> rtn(measure || measure_h ? out_row : 0);
       std::vector<float> back_rtn(measure_h ? static_cast<size_t>(n) : 0);
-      std::vector<double> work;
+      std::vector<double> gptq_work;
       double my_err = 0, my_rtn = 0, my_herr = 0, my_hrtn = 0;
       for (int64_t r = r0; r < r1; r += kRowsPerStep) {
         const int64_t rows = std::min(kRowsPerStep, r1 - r);
@@ -88,7 +88,7 @@ std::vector<uint8_t> quantize_tensor(const gguf::File& in, const gguf::TensorInf
           const float* xr = x.data() + i * n;
           uint8_t* yr = out.data() + static_cast<size_t>(row) * out_row;
           if (gptq)
-            quant::gptq_quantize_row(plan.to, xr, *factor, yr, work);
+            quant::gptq_quantize_row(plan.to, xr, *factor, yr, gptq_work);
           else
             quantize_rows(plan.to, xr, yr, 1, n, weighted ? imp : nullptr);
           if (measure_h) {
