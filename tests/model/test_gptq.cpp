@@ -4,13 +4,19 @@
 //  * on a random layer with correlated inputs, GPTQ's second-order error Σ(w−q)H(w−q)ᵀ is
 //    below round-to-nearest's in every supported format, and the result does not depend on
 //    the thread count;
+//  * the CLI: calibrate --hessian writes a file quantize --hessian uses (GPTQ on every product
+//    weight), and a missing or malformed Hessian file is an error with exit status 1;
 //  * on stories260K, calibrated on prose.txt (never the evaluation text), GPTQ Q4_0 has a lower
 //    mean KLD than plain Q4_0 on stories.txt.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
+#include <array>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -220,6 +226,58 @@ TEST(Gptq, Stories260KQ4_0HasLowerKldThanPlainQ4_0) {
   // so this is a conservative margin for "lower".
   EXPECT_LT(rg.kld_mean.value + 2 * rg.kld_mean.uncertainty, rp.kld_mean.value)
       << "GPTQ " << rg.kld_mean.value << " vs plain " << rp.kld_mean.value;
+}
+
+struct RunResult {
+  int status = -1;
+  std::string output;  // stdout and stderr
+};
+
+RunResult run(const std::string& args) {
+  const std::string cmd = test::thinkmesh_binary().string() + " " + args + " 2>&1";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
+  RunResult r;
+  std::array<char, 4096> buf{};
+  for (size_t n; (n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0;)
+    r.output.append(buf.data(), n);
+  r.status = pclose(pipe.release());
+  return r;
+}
+
+TEST(GptqCli, CalibrateThenQuantizeWithHessian) {
+  const char* kModel = "models/stories260K/stories260K.gguf";
+  THINKMESH_REQUIRE_FIXTURE(kModel);
+  THINKMESH_REQUIRE_FIXTURE("eval/prose.txt");
+  const std::string model = test::fixture(kModel).string();
+  const fs::path imatrix = temp_path("cli.imatrix"), hessian = temp_path("cli-h.gguf"),
+                 out = temp_path("cli-q4.gguf");
+  RunResult r = run("calibrate -m '" + model + "' -f '" + test::fixture("eval/prose.txt").string() +
+                    "' -o '" + imatrix.string() + "' --ctx 128 --chunks 4 --hessian '" +
+                    hessian.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("21 Hessians (36 weights)"), std::string::npos) << r.output;
+  EXPECT_EQ(HessianSet::read(hessian.string()).find("output.weight")->n_tokens, 4 * 128);
+  EXPECT_NO_THROW(ImportanceMatrix::read(imatrix.string()));
+
+  r = run("quantize '" + model + "' '" + out.string() + "' Q4_0 --hessian '" + hessian.string() +
+          "'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("GPTQ used for 31 tensors"), std::string::npos) << r.output;
+  EXPECT_NO_THROW(Model::load(out.string()));
+  fs::remove(out);
+
+  // The imatrix is not a Hessian file; a missing file; a non-positive damping.
+  r = run("quantize '" + model + "' '" + out.string() + "' Q4_0 --hessian '" + imatrix.string() +
+          "'");
+  EXPECT_EQ(WEXITSTATUS(r.status), 1) << r.output;
+  r = run("quantize '" + model + "' '" + out.string() + "' Q4_0 --hessian /nonexistent.gguf");
+  EXPECT_EQ(WEXITSTATUS(r.status), 1) << r.output;
+  r = run("quantize '" + model + "' '" + out.string() + "' Q4_0 --hessian '" + hessian.string() +
+          "' --gptq-damp 0");
+  EXPECT_EQ(WEXITSTATUS(r.status), 1) << r.output;
+  EXPECT_FALSE(fs::exists(out));
+  fs::remove(imatrix);
+  fs::remove(hessian);
 }
 
 }  // namespace

@@ -158,6 +158,9 @@ void run_quantize(const QuantizeArgs& args) {
                    ? ""
                    : fmt::format(" (dataset {}, {} chunks)", imatrix.dataset, imatrix.last_call));
   }
+  if (!(args.gptq_damp > 0))
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("--gptq-damp {} (must be > 0)", args.gptq_damp));
   HessianSet hessian;
   if (!args.hessian.empty()) {
     hessian = HessianSet::read(args.hessian);
@@ -168,9 +171,6 @@ void run_quantize(const QuantizeArgs& args) {
                    ? ""
                    : fmt::format(" (dataset {}, {} chunks)", hessian.dataset, hessian.n_chunks));
   }
-  if (!(args.gptq_damp > 0))
-    throw Error(ErrorKind::invalid_argument,
-                fmt::format("--gptq-damp {} (must be > 0)", args.gptq_damp));
   const bool tty = isatty(fileno(stderr)) != 0;
   uint64_t done_in = 0, done_out = 0;
   opt.on_tensor = [&](const TensorPlan& t, size_t i, size_t n) {
