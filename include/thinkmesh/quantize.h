@@ -93,9 +93,9 @@ struct QuantizeOptions {
   bool pure = false;                    // default false (llama.cpp's mix); true: one type for all
   std::vector<TensorTypeOverride> overrides;  // default none; applied after the recipe
   const ImportanceMatrix* imatrix = nullptr;  // default none (round-to-nearest)
-  // default none. With it, every 2-D tensor with an entry whose type is Q4_0, Q4_1, Q5_0, Q5_1
-  // or Q8_0 is quantized by GPTQ (docs/quantization.md); other types use diag(H) as their
-  // importance when there is no imatrix. Counts as an imatrix for the recipe.
+  // default none. With it, every 2-D tensor with an entry whose type is Q4_0, Q4_1, Q5_0, Q5_1,
+  // Q8_0, Q4_K, Q5_K or Q6_K is quantized by GPTQ (docs/quantization.md); other types use diag(H)
+  // as their importance when there is no imatrix. Counts as an imatrix for the recipe.
   const HessianSet* hessian = nullptr;
   double gptq_damp = 0.01;        // default 0.01: fraction of mean diag(H) added to the diagonal
   int n_threads = 2;              // default 2 workers per tensor (rows are split)

@@ -244,6 +244,9 @@ void store_levels(TensorType type, const int* L, uint8_t* blk) {
 
 bool gptq_supports(TensorType type) {
   switch (type) {
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K:
     case TensorType::Q4_0:
     case TensorType::Q4_1:
     case TensorType::Q5_0:
@@ -427,16 +430,134 @@ bool refit_scales(const float* w, const GptqFactor& f, bool has_min, std::vector
   return true;
 }
 
+// K-types: at the start of each 256-value super-block, the importance-weighted K search
+// chooses every group's scale (and min) on the current values (the groups share the 6- or
+// 8-bit quantization of their scales against the super-block's, so they cannot be chosen one
+// by one); then the columns are rounded on their group's grid with GPTQ's updates. No scale
+// search or refit: the scales are integers under a shared F16 scale.
+void k_grids(TensorType type, const uint8_t* blk, Grid* grids) {
+  if (type == TensorType::Q6_K) {
+    const auto* y = reinterpret_cast<const block_q6_K*>(blk);
+    const float d = fp16_to_fp32(y->d);
+    for (int g = 0; g < QK_K / 16; ++g) {
+      grids[g] = Grid{};
+      grids[g].d = d * static_cast<float>(y->scales[g]);
+      grids[g].lo = 0, grids[g].hi = 63, grids[g].offset = 32;
+    }
+    return;
+  }
+  // Q4_K and Q5_K share their header layout.
+  const auto* y = reinterpret_cast<const block_q4_K*>(blk);
+  const float d = fp16_to_fp32(y->d), dmin = fp16_to_fp32(y->dmin);
+  const uint8_t* q = y->scales;
+  for (int j = 0; j < QK_K / 32; ++j) {
+    int sc, m;
+    if (j < 4) {
+      sc = q[j] & 63;
+      m = q[j + 4] & 63;
+    } else {
+      sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+      m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+    grids[j] = Grid{};
+    grids[j].d = d * static_cast<float>(sc);
+    grids[j].m = -dmin * static_cast<float>(m);
+    grids[j].lo = 0, grids[j].hi = type == TensorType::Q4_K ? 15 : 31;
+  }
+}
+
+// Writes 256 levels into a K block whose header the search wrote.
+void store_k_levels(TensorType type, const int* L, uint8_t* blk) {
+  if (type == TensorType::Q4_K) {
+    uint8_t* q = reinterpret_cast<block_q4_K*>(blk)->qs;
+    for (int j = 0; j < QK_K; j += 64, q += 32)
+      for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+  } else if (type == TensorType::Q5_K) {
+    auto* y = reinterpret_cast<block_q5_K*>(blk);
+    uint8_t* qh = y->qh;
+    uint8_t* ql = y->qs;
+    std::memset(qh, 0, QK_K / 8);
+    uint8_t m1 = 1, m2 = 2;
+    for (int b = 0; b < QK_K; b += 64, ql += 32) {
+      for (int j = 0; j < 32; ++j) {
+        int l1 = L[b + j], l2 = L[b + j + 32];
+        if (l1 > 15) {
+          l1 -= 16;
+          qh[j] |= m1;
+        }
+        if (l2 > 15) {
+          l2 -= 16;
+          qh[j] |= m2;
+        }
+        ql[j] = static_cast<uint8_t>(l1 | (l2 << 4));
+      }
+      m1 = static_cast<uint8_t>(m1 << 2);
+      m2 = static_cast<uint8_t>(m2 << 2);
+    }
+  } else {
+    auto* y = reinterpret_cast<block_q6_K*>(blk);
+    uint8_t* ql = y->ql;
+    uint8_t* qh = y->qh;
+    for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32)
+      for (int l = 0; l < 32; ++l) {
+        const int v0 = L[j + l], v1 = L[j + l + 32], v2 = L[j + l + 64], v3 = L[j + l + 96];
+        ql[l] = static_cast<uint8_t>((v0 & 0xF) | ((v2 & 0xF) << 4));
+        ql[l + 32] = static_cast<uint8_t>((v1 & 0xF) | ((v3 & 0xF) << 4));
+        qh[l] = static_cast<uint8_t>((v0 >> 4) | ((v1 >> 4) << 2) | ((v2 >> 4) << 4) |
+                                     ((v3 >> 4) << 6));
+      }
+  }
+}
+
+void gptq_row_k(TensorType type, const float* w, const GptqFactor& f, void* dst,
+                std::vector<double>& work) {
+  const int64_t n = f.n;
+  const int group = type == TensorType::Q6_K ? 16 : 32;
+  const size_t block_bytes = row_bytes(type, QK_K);
+  work.assign(w, w + n);
+  float x[QK_K];
+  int L[QK_K];
+  Grid grids[QK_K / 16];
+  for (int64_t j0 = 0; j0 < n; j0 += QK_K) {
+    uint8_t* blk = static_cast<uint8_t*>(dst) + static_cast<size_t>(j0 / QK_K) * block_bytes;
+    for (int i = 0; i < QK_K; ++i) x[i] = static_cast<float>(work[static_cast<size_t>(j0 + i)]);
+    const float* imp = f.importance.data() + j0;
+    if (type == TensorType::Q4_K)
+      quantize_q4_K_weighted(x, reinterpret_cast<block_q4_K*>(blk), QK_K, imp);
+    else if (type == TensorType::Q5_K)
+      quantize_q5_K_weighted(x, reinterpret_cast<block_q5_K*>(blk), QK_K, imp);
+    else
+      quantize_q6_K_weighted(x, reinterpret_cast<block_q6_K*>(blk), QK_K, imp);
+    k_grids(type, blk, grids);
+    for (int i = 0; i < QK_K; ++i) {
+      const int64_t j = j0 + i;
+      const Grid& g = grids[i / group];
+      const double v = work[static_cast<size_t>(j)];
+      L[i] = g.level(static_cast<float>(v));
+      const double err = (v - g.value(L[i])) / f.u[static_cast<size_t>(j * n + j)];
+      const double* uj = f.u.data() + j * n;
+      for (int64_t k = j + 1; k < n; ++k) work[static_cast<size_t>(k)] -= err * uj[k];
+    }
+    store_k_levels(type, L, blk);
+  }
+}
+
 }  // namespace
 
 void gptq_quantize_row(TensorType type, const float* w, const GptqFactor& f, void* dst,
                        std::vector<double>& work) {
   const int64_t n = f.n;
-  if (n % kBlock != 0)
-    throw Error(ErrorKind::invalid_argument,
-                "gptq: rows of " + std::to_string(n) + " are not a multiple of 32");
   if (!gptq_supports(type))
     throw Error(ErrorKind::unsupported, "gptq: " + std::string(name(type)) + " not supported");
+  const bool k_type = traits(type).block_size == QK_K;
+  const int64_t block = k_type ? QK_K : kBlock;
+  if (n % block != 0)
+    throw Error(ErrorKind::invalid_argument, "gptq: rows of " + std::to_string(n) +
+                                                 " are not a multiple of " + std::to_string(block));
+  if (k_type) {
+    gptq_row_k(type, w, f, dst, work);
+    return;
+  }
   const auto nb = static_cast<size_t>(n / kBlock);
   std::vector<Grid> grids(nb), best_grids;
   std::vector<int> levels(static_cast<size_t>(n)), best_levels;

@@ -32,7 +32,7 @@ struct GptqFactor {
 // Error(invalid_file) is thrown.
 GptqFactor gptq_factor(const float* h, int64_t n, double damp_fraction = 0.01);
 
-// Quantizes one row of n values (a multiple of 32) to `type`, writing n/32 blocks to dst.
+// Quantizes one row of n values (a multiple of the type's block size) to `type` into dst.
 // `work` is scratch of at least n doubles. Deterministic.
 void gptq_quantize_row(TensorType type, const float* w, const GptqFactor& factor, void* dst,
                        std::vector<double>& work);

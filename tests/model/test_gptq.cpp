@@ -144,8 +144,8 @@ fs::path write_layer(const std::vector<float>& w, int64_t n, int64_t rows,
   return path;
 }
 
-TEST(Gptq, LowerSecondOrderErrorThanRoundToNearestOnARandomLayer) {
-  const int64_t n = 128, rows = 24, T = 512;
+void expect_gptq_beats_nearest(int64_t n, const std::vector<const char*>& types) {
+  const int64_t rows = 24, T = 512;
   const std::vector<float> x = correlated_inputs(T, n, 4);
   HessianCollector c;
   c.observe("blk.0.attn_q.weight", x.data(), T, n);
@@ -155,7 +155,7 @@ TEST(Gptq, LowerSecondOrderErrorThanRoundToNearestOnARandomLayer) {
   std::vector<float> w(static_cast<size_t>(n * rows));
   for (auto& v : w) v = normal(rng);
   const fs::path in = write_layer(w, n, rows, "layer.gguf");
-  for (const char* type : {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"}) {
+  for (const char* type : types) {
     SCOPED_TRACE(type);
     QuantizeOptions opt;
     opt.file_type = *parse_file_type(type);
@@ -177,6 +177,18 @@ TEST(Gptq, LowerSecondOrderErrorThanRoundToNearestOnARandomLayer) {
     fs::remove(out1);
     fs::remove(out2);
   }
+  fs::remove(in);
+}
+
+TEST(Gptq, LowerSecondOrderErrorThanRoundToNearestOnARandomLayer) {
+  expect_gptq_beats_nearest(128, {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"});
+  expect_gptq_beats_nearest(256, {"Q4_K_S", "Q5_K_S", "Q6_K"});
+}
+
+TEST(Gptq, WrongHessianSizeIsAnError) {
+  const int64_t n = 128, rows = 4, T = 64;
+  const fs::path in = write_layer(std::vector<float>(static_cast<size_t>(n * rows), 0.5f), n, rows,
+                                  "layer-bad.gguf");
   // A Hessian of the wrong size for the tensor is an error.
   const std::vector<float> x_small = correlated_inputs(T, 64, 6);
   HessianCollector c2;

@@ -236,7 +236,7 @@ void register_quantize(CLI::App& app) {
                   "importance matrix (imatrix.dat) for weighted quantization");
   cmd->add_option("--hessian", args->hessian,
                   "Hessian file (calibrate --hessian): GPTQ error-compensating rounding for "
-                  "Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 tensors that have an entry");
+                  "Q4_0..Q8_0 and Q4_K/Q5_K/Q6_K tensors that have an entry");
   cmd->add_option("--gptq-damp", args->gptq_damp,
                   "GPTQ damping: fraction of mean diag(H) added to the diagonal (default 0.01)");
   cmd->add_option("-t,--threads", args->threads, "worker threads per tensor (default 2)");
