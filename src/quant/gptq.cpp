@@ -1,9 +1,13 @@
 // GPTQ (gptq.h). Per matrix: H is damped, factored H = LLᵀ, inverted, and H⁻¹ factored again
 // into UᵀU (U upper). Per row, at the start of each 32-value block the block's scale (and min)
-// is chosen by the importance-weighted search (quantize_weighted.cpp) on the current, already
-// error-compensated values; then each column j of the block is rounded on that grid and
+// is chosen on the current, already error-compensated values: the importance-weighted search
+// (quantize_weighted.cpp, column weights 1/U_jj²), then scales around it scored by GPTQ's own
+// block loss. Each column j of the block is rounded on that grid and
 // w[k] −= (w[j] − q[j]) / U[j][j] · U[j][k] for every later column k (the paper's update with
-// the inverse Hessian's Cholesky rows).
+// the inverse Hessian's Cholesky rows). Then twice: all block scales of the row refit by least
+// squares on (w − q)·H·(w − q)ᵀ with the levels fixed, and a GPTQ pass on those grids; the
+// best row is kept. K-types: one pass, super-block scales from the weighted K search.
+// Costs O(n²) per row and pass; no lazy batched updates (meant for small models for now).
 #include "quant/gptq.h"
 
 #include <algorithm>
