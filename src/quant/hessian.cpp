@@ -174,7 +174,8 @@ void HessianCollector::observe(const std::string& weight, const float* x, int64_
     last_x_ = nullptr;
     return;
   }
-  const bool same_input = x == last_x_ && n_tokens == last_rows_ && n_cols == last_cols_;
+  const bool same_input =
+      last_x_ != nullptr && x == last_x_ && n_tokens == last_rows_ && n_cols == last_cols_;
   size_t g;
   const auto it = group_of_.find(weight);
   if (it != group_of_.end()) {
