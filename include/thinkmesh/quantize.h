@@ -21,6 +21,7 @@
 namespace thinkmesh {
 
 class ImportanceMatrix;  // imatrix.h
+class HessianSet;        // imatrix.h
 
 // What a file "mostly" holds: llama.cpp's llama_ftype values, written to general.file_type.
 enum class FileType : uint32_t {
@@ -72,6 +73,11 @@ struct TensorPlan {
   // With an importance matrix: Σ_rows Σ_j imatrix[j]·(w − ŵ)², for what was written and for
   // the round-to-nearest reference of the same type. 0 when not measured.
   double weighted_error = 0, weighted_error_rtn = 0;
+  // With a Hessian entry for the tensor: quantized by GPTQ (gptq), and the second-order error
+  // Σ_rows (w − ŵ)·H·(w − ŵ)ᵀ (H the mean x·xᵀ of its input) of what was written and of
+  // round-to-nearest. 0 when not measured.
+  bool gptq = false;
+  double hessian_error = 0, hessian_error_rtn = 0;
 };
 
 struct QuantizeReport {
@@ -79,6 +85,7 @@ struct QuantizeReport {
   uint64_t bytes_in = 0, bytes_out = 0;
   int n_fallback = 0;
   int n_imatrix = 0;  // tensors quantized with importance weights
+  int n_gptq = 0;     // tensors quantized by GPTQ
 };
 
 struct QuantizeOptions {
@@ -86,8 +93,13 @@ struct QuantizeOptions {
   bool pure = false;                    // default false (llama.cpp's mix); true: one type for all
   std::vector<TensorTypeOverride> overrides;  // default none; applied after the recipe
   const ImportanceMatrix* imatrix = nullptr;  // default none (round-to-nearest)
-  int n_threads = 2;                          // default 2 workers per tensor (rows are split)
-  bool allow_requantize = false;              // default false: quantized inputs are refused
+  // default none. With it, every 2-D tensor with an entry whose type is Q4_0, Q4_1, Q5_0, Q5_1,
+  // Q8_0, Q4_K, Q5_K or Q6_K is quantized by GPTQ (docs/quantization.md); other types use diag(H)
+  // as their importance when there is no imatrix. Counts as an imatrix for the recipe.
+  const HessianSet* hessian = nullptr;
+  double gptq_damp = 0.01;        // default 0.01: fraction of mean diag(H) added to the diagonal
+  int n_threads = 2;              // default 2 workers per tensor (rows are split)
+  bool allow_requantize = false;  // default false: quantized inputs are refused
   // default none. Called after each tensor is done (i counts from 1 to n).
   std::function<void(const TensorPlan& tensor, size_t i, size_t n)> on_tensor;
 };

@@ -33,14 +33,19 @@ CalibrateResult calibrate(std::shared_ptr<const Model> model, std::string_view t
                 "--chunks " + std::to_string(options.n_chunks) + " (must be >= 1)");
 
   ImatrixCollector collector(options.include_output);
+  HessianCollector hessians;
+  // output.weight's input has every position only when all of them ask for logits.
+  const bool all_logits = options.include_output || options.collect_hessian;
   ContextOptions co;
   co.n_ctx = options.n_ctx;
   co.n_batch = options.n_ctx;  // one batch per chunk: one observation per matrix and chunk
   co.n_seq_max = 1;
   co.n_threads = options.n_threads;
-  co.activation_observer = [&collector](const std::string& weight, const float* x, int64_t n_tokens,
-                                        int64_t n_cols) {
+  co.activation_observer = [&collector, &hessians, &options](const std::string& weight,
+                                                             const float* x, int64_t n_tokens,
+                                                             int64_t n_cols) {
     collector.observe(weight, x, n_tokens, n_cols);
+    if (options.collect_hessian) hessians.observe(weight, x, n_tokens, n_cols);
   };
   Context ctx(model, co);
   const auto bos = tokenizer.bos();
@@ -53,13 +58,14 @@ CalibrateResult calibrate(std::shared_ptr<const Model> model, std::string_view t
       const TokenId tok = (j == 0 && add_bos) ? *bos : tokens[static_cast<size_t>(start + j)];
       // All positions ask for logits only when output.weight is collected (its input is
       // otherwise a single row, below the collector's 16-row minimum).
-      batch.add(tok, static_cast<int32_t>(j), 0, options.include_output || j + 1 == n_ctx);
+      batch.add(tok, static_cast<int32_t>(j), 0, all_logits || j + 1 == n_ctx);
     }
     ctx.decode(batch);
     if (options.on_chunk) options.on_chunk(c + 1, n_chunks);
   }
   CalibrateResult result;
   result.imatrix = collector.result(dataset);
+  if (options.collect_hessian) result.hessian = hessians.result(dataset, n_chunks);
   result.n_text_tokens = static_cast<int64_t>(tokens.size());
   result.n_chunks = n_chunks;
   return result;

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "quant/gptq.h"
 #include "quant/quantize_weighted.h"
 #include "quant/recipe.h"
 #include "thinkmesh/error.h"
@@ -54,22 +55,28 @@ double weighted_sq_error(const float* x, const float* xq, const float* importanc
 // plan's weighted errors (of the result and of round-to-nearest).
 std::vector<uint8_t> quantize_tensor(const gguf::File& in, const gguf::TensorInfo& t,
                                      TensorPlan& plan, const std::vector<float>& importance,
-                                     bool measure, int n_threads) {
+                                     bool measure, int n_threads,
+                                     const HessianSet::Entry* hessian = nullptr,
+                                     const quant::GptqFactor* factor = nullptr) {
   const int64_t n = t.ne[0], nrows = t.n_rows(), rows_per_slice = std::max<int64_t>(1, dim(t, 1));
   const size_t in_row = row_bytes(t.type, n), out_row = row_bytes(plan.to, n);
   std::vector<uint8_t> out(out_row * static_cast<size_t>(nrows));
   const uint8_t* src = in.tensor_data(t).data();
   const bool weighted = !importance.empty() && uses_importance(plan.to);
   measure = measure && !importance.empty();
+  const bool measure_h = hessian != nullptr && hessian->n == n;
+  const bool gptq = factor != nullptr;
 
   std::mutex mutex;
-  double err = 0, err_rtn = 0;
+  double err = 0, err_rtn = 0, herr = 0, herr_rtn = 0;
   std::exception_ptr failure;
   auto work = [&](int64_t r0, int64_t r1) {
     try {
       std::vector<float> x(static_cast<size_t>(kRowsPerStep * n)), back(static_cast<size_t>(n));
-      std::vector<uint8_t> rtn(measure ? out_row : 0);
-      double my_err = 0, my_rtn = 0;
+      std::vector<uint8_t> rtn(measure || measure_h ? out_row : 0);
+      std::vector<float> back_rtn(measure_h ? static_cast<size_t>(n) : 0);
+      std::vector<double> gptq_work;
+      double my_err = 0, my_rtn = 0, my_herr = 0, my_hrtn = 0;
       for (int64_t r = r0; r < r1; r += kRowsPerStep) {
         const int64_t rows = std::min(kRowsPerStep, r1 - r);
         for (int64_t i = 0; i < rows; ++i)
@@ -80,7 +87,17 @@ std::vector<uint8_t> quantize_tensor(const gguf::File& in, const gguf::TensorInf
               importance.empty() ? nullptr : importance.data() + (row / rows_per_slice) * n;
           const float* xr = x.data() + i * n;
           uint8_t* yr = out.data() + static_cast<size_t>(row) * out_row;
-          quantize_rows(plan.to, xr, yr, 1, n, weighted ? imp : nullptr);
+          if (gptq)
+            quant::gptq_quantize_row(plan.to, xr, *factor, yr, gptq_work);
+          else
+            quantize_rows(plan.to, xr, yr, 1, n, weighted ? imp : nullptr);
+          if (measure_h) {
+            dequantize_row(plan.to, yr, back.data(), n);
+            my_herr += quant::hessian_error(xr, back.data(), hessian->mean.data(), n);
+            quantize_row_reference(plan.to, xr, rtn.data(), n);
+            dequantize_row(plan.to, rtn.data(), back_rtn.data(), n);
+            my_hrtn += quant::hessian_error(xr, back_rtn.data(), hessian->mean.data(), n);
+          }
           if (measure) {
             dequantize_row(plan.to, yr, back.data(), n);
             my_err += weighted_sq_error(xr, back.data(), imp, n);
@@ -93,6 +110,8 @@ std::vector<uint8_t> quantize_tensor(const gguf::File& in, const gguf::TensorInf
       std::lock_guard lock(mutex);
       err += my_err;
       err_rtn += my_rtn;
+      herr += my_herr;
+      herr_rtn += my_hrtn;
     } catch (...) {
       std::lock_guard lock(mutex);
       if (!failure) failure = std::current_exception();
@@ -105,7 +124,12 @@ std::vector<uint8_t> quantize_tensor(const gguf::File& in, const gguf::TensorInf
   work(0, nrows / workers);
   for (auto& th : threads) th.join();
   if (failure) std::rethrow_exception(failure);
-  plan.imatrix_used = weighted;
+  plan.imatrix_used = weighted && !gptq;
+  plan.gptq = gptq;
+  if (measure_h) {
+    plan.hessian_error = herr;
+    plan.hessian_error_rtn = herr_rtn;
+  }
   if (measure) {
     plan.weighted_error = err;
     plan.weighted_error_rtn = err_rtn;
@@ -160,7 +184,8 @@ void quantize_rows(TensorType type, const float* src, void* dst, int64_t nrows, 
 QuantizeReport plan_quantization(const gguf::File& in, const QuantizeOptions& opt) {
   const TensorType base = file_type_base(opt.file_type);
   const bool mixed = !opt.pure && traits(base).quantized;
-  const quant::RecipeModel model = quant::RecipeModel::from(in, opt.imatrix != nullptr);
+  const quant::RecipeModel model =
+      quant::RecipeModel::from(in, opt.imatrix != nullptr || opt.hessian != nullptr);
   QuantizeReport report;
   for (const auto& t : in.tensors()) {
     TensorPlan p;
@@ -204,8 +229,26 @@ QuantizeReport plan_quantization(const gguf::File& in, const QuantizeOptions& op
           }
         }
       }
+      if (opt.hessian) {
+        if (const auto* h = opt.hessian->find(t.name)) {
+          if (h->n != t.ne[0] && t.name != "token_embd.weight")
+            throw Error(ErrorKind::invalid_file,
+                        "hessian entry for " + t.name + " is " + std::to_string(h->n) + " x " +
+                            std::to_string(h->n) + "; the tensor has rows of " +
+                            std::to_string(t.ne[0]));
+          if (h->n == t.ne[0]) {
+            p.gptq = dim(t, 2) == 1 && quant::gptq_supports(p.to);
+            // Without an imatrix, diag(H) is the importance of the types GPTQ does not cover.
+            if (p.gptq)
+              p.imatrix_used = false;
+            else if (!p.imatrix_used)
+              p.imatrix_used = dim(t, 2) == 1 && uses_importance(p.to);
+          }
+        }
+      }
       p.bytes_out = row_bytes(p.to, t.ne[0]) * static_cast<uint64_t>(t.n_rows());
       if (p.imatrix_used) ++report.n_imatrix;
+      if (p.gptq) ++report.n_gptq;
     }
     report.bytes_in += p.bytes_in;
     report.bytes_out += p.bytes_out;
@@ -238,6 +281,8 @@ QuantizeReport quantize_model(const std::string& input_path, const std::string& 
   writer.set("general.file_type", gguf::Value::u32(static_cast<uint32_t>(opt.file_type)));
 
   const auto& tensors = in.tensors();
+  quant::GptqFactor factor;
+  const HessianSet::Entry* factor_of = nullptr;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto& t = tensors[i];
     TensorPlan& p = report.tensors[i];
@@ -250,9 +295,21 @@ QuantizeReport quantize_model(const std::string& input_path, const std::string& 
         if (e && e->values.size() == static_cast<size_t>(t.ne[0] * dim(t, 2)))
           importance = ImportanceMatrix::importance(*e);
       }
-      writer.add_tensor(
-          t.name, p.to, t.ne,
-          quantize_tensor(in, t, p, importance, opt.imatrix != nullptr, opt.n_threads));
+      const HessianSet::Entry* h = opt.hessian ? opt.hessian->find(t.name) : nullptr;
+      if (h && h->n != t.ne[0]) h = nullptr;
+      if (h && importance.empty() && dim(t, 2) == 1) {
+        importance.resize(static_cast<size_t>(h->n));
+        for (int64_t j = 0; j < h->n; ++j)
+          importance[static_cast<size_t>(j)] = h->mean[static_cast<size_t>(j * h->n + j)];
+      }
+      // Tensors reading one input (q/k/v, gate/up) share the factor.
+      if (p.gptq && factor_of != h) {
+        factor = quant::gptq_factor(h->mean.data(), h->n, opt.gptq_damp);
+        factor_of = h;
+      }
+      writer.add_tensor(t.name, p.to, t.ne,
+                        quantize_tensor(in, t, p, importance, opt.imatrix != nullptr, opt.n_threads,
+                                        h, p.gptq ? &factor : nullptr));
     }
     if (opt.on_tensor) opt.on_tensor(p, i + 1, tensors.size());
   }

@@ -1,6 +1,7 @@
 // `thinkmesh calibrate`: compute an importance matrix (llama.cpp's imatrix.dat) from a text.
 //
 //   thinkmesh calibrate -m model.gguf -f calibration.txt -o imatrix.dat [--ctx 512]
+//       [--hessian hessian.gguf]
 #include <unistd.h>
 
 #include <cstdio>
@@ -24,6 +25,7 @@ struct CalibrateArgs {
   int32_t chunks = -1;
   int32_t threads = 2;
   bool process_output = false;
+  std::string hessian;  // --hessian: also write the second-order statistics (GGUF)
 };
 
 std::string read_text(const std::string& path) {
@@ -45,6 +47,7 @@ void run_calibrate(const CalibrateArgs& args) {
   opt.n_chunks = args.chunks;
   opt.n_threads = args.threads;
   opt.include_output = args.process_output;
+  opt.collect_hessian = !args.hessian.empty();
   const bool tty = isatty(fileno(stderr)) != 0;
   opt.on_chunk = [tty](int32_t i, int32_t n) {
     if (tty) fmt::print(stderr, "\r\033[Kchunk {}/{}", i, n);
@@ -54,6 +57,13 @@ void run_calibrate(const CalibrateArgs& args) {
   r.imatrix.write(args.out);
   fmt::print(stderr, "calibrate: {} tokens, {} chunks of {}: {} entries written to {}\n",
              r.n_text_tokens, r.n_chunks, args.ctx, r.imatrix.size(), args.out);
+  if (opt.collect_hessian) {
+    r.hessian.write(args.hessian);
+    size_t n_weights = 0;
+    for (const auto& e : r.hessian.entries()) n_weights += e.weights.size();
+    fmt::print(stderr, "calibrate: {} Hessians ({} weights) written to {}\n", r.hessian.size(),
+               n_weights, args.hessian);
+  }
 }
 
 }  // namespace
@@ -72,6 +82,9 @@ void register_calibrate(CLI::App& app) {
   cmd->add_option("-t,--threads", args->threads, "threads (default 2)");
   cmd->add_flag("--process-output", args->process_output,
                 "also collect output.weight (llama-imatrix leaves it out by default)");
+  cmd->add_option("--hessian", args->hessian,
+                  "also write H = mean x x^T of every distinct matmul input (GGUF) for "
+                  "quantize --hessian (GPTQ)");
   cmd->callback([args] { run_calibrate(*args); });
 }
 

@@ -33,6 +33,8 @@ struct QuantizeArgs {
   bool pure = false;
   std::vector<std::string> tensor_types;
   std::string imatrix;
+  std::string hessian;      // --hessian: GPTQ with these second-order statistics
+  double gptq_damp = 0.01;  // --gptq-damp
   int32_t threads = 2;
   bool allow_requantize = false;
   // The quality gate: after writing OUT, evaluate it against IN on --eval-text and delete it
@@ -106,6 +108,23 @@ void print_imatrix_errors(const QuantizeReport& report) {
                ours, rtn, rtn > 0 ? ours / rtn : 1.0, better, measured);
 }
 
+void print_hessian_errors(const QuantizeReport& report) {
+  double ours = 0, rtn = 0;
+  fmt::print(stderr, "second-order error sum((w-q) H (w-q)^T), per tensor:\n");
+  fmt::print(stderr, "  {:<32} {:<6} {:>5} {:>12} {:>12} {:>7}\n", "tensor", "type", "gptq",
+             "result", "nearest", "ratio");
+  for (const auto& t : report.tensors) {
+    if (t.hessian_error_rtn <= 0 && t.hessian_error <= 0) continue;
+    ours += t.hessian_error;
+    rtn += t.hessian_error_rtn;
+    fmt::print(stderr, "  {:<32} {:<6} {:>5} {:>12.5g} {:>12.5g} {:>7.3f}\n", t.name, name(t.to),
+               t.gptq ? "yes" : "no", t.hessian_error, t.hessian_error_rtn,
+               t.hessian_error_rtn > 0 ? t.hessian_error / t.hessian_error_rtn : 1.0);
+  }
+  fmt::print(stderr, "  total {:.5g} vs {:.5g} (ratio {:.3f})\n", ours, rtn,
+             rtn > 0 ? ours / rtn : 1.0);
+}
+
 void run_quantize(const QuantizeArgs& args) {
   const auto ftype = parse_file_type(args.type);
   if (!ftype)
@@ -138,6 +157,19 @@ void run_quantize(const QuantizeArgs& args) {
                imatrix.dataset.empty()
                    ? ""
                    : fmt::format(" (dataset {}, {} chunks)", imatrix.dataset, imatrix.last_call));
+  }
+  if (!(args.gptq_damp > 0))
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("--gptq-damp {} (must be > 0)", args.gptq_damp));
+  HessianSet hessian;
+  if (!args.hessian.empty()) {
+    hessian = HessianSet::read(args.hessian);
+    opt.hessian = &hessian;
+    opt.gptq_damp = args.gptq_damp;
+    fmt::print(stderr, "hessian: {} entries from {}{}\n", hessian.size(), args.hessian,
+               hessian.dataset.empty()
+                   ? ""
+                   : fmt::format(" (dataset {}, {} chunks)", hessian.dataset, hessian.n_chunks));
   }
   const bool tty = isatty(fileno(stderr)) != 0;
   uint64_t done_in = 0, done_out = 0;
@@ -178,6 +210,10 @@ void run_quantize(const QuantizeArgs& args) {
     fmt::print(stderr, "imatrix used for {} tensors\n", report.n_imatrix);
     print_imatrix_errors(report);
   }
+  if (opt.hessian) {
+    fmt::print(stderr, "GPTQ used for {} tensors\n", report.n_gptq);
+    print_hessian_errors(report);
+  }
   if (gated) run_gate(args, eval_text, args.threads);
 }
 
@@ -198,6 +234,11 @@ void register_quantize(CLI::App& app) {
                   "REGEX=TYPE: tensors whose name matches get TYPE (repeatable; first match wins)");
   cmd->add_option("--imatrix", args->imatrix,
                   "importance matrix (imatrix.dat) for weighted quantization");
+  cmd->add_option("--hessian", args->hessian,
+                  "Hessian file (calibrate --hessian): GPTQ error-compensating rounding for "
+                  "Q4_0..Q8_0 and Q4_K/Q5_K/Q6_K tensors that have an entry");
+  cmd->add_option("--gptq-damp", args->gptq_damp,
+                  "GPTQ damping: fraction of mean diag(H) added to the diagonal (default 0.01)");
   cmd->add_option("-t,--threads", args->threads, "worker threads per tensor (default 2)");
   cmd->add_flag("--allow-requantize", args->allow_requantize,
                 "accept already-quantized inputs (dequantized, then quantized again)");
