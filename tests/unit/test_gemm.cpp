@@ -166,8 +166,8 @@ TEST(PrepareActivations, ByteIdenticalToTheReferenceAtEveryLevel) {
   std::normal_distribution<float> normal(0.0f, 2.0f);
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::amx, Isa::neon}) {
     if (!isa_supported(isa)) continue;
-    for (TensorType act :
-         {TensorType::Q8_0, TensorType::Q8_K, TensorType::F16, TensorType::F32, TensorType::BF16}) {
+    for (TensorType act : {TensorType::Q8_0, TensorType::Q8_1, TensorType::Q8_K, TensorType::F16,
+                           TensorType::F32, TensorType::BF16}) {
       for (int64_t n : {256, 512, 4096}) {
         std::vector<float> x(static_cast<size_t>(n));
         for (float& v : x) v = normal(rng);
