@@ -1,7 +1,7 @@
 // Matrix-kernel throughput (GMAC/s) at the active kernel level: every SIMD weight type on the
 // shapes of a small decoder's projections (768 x 256 and 256 x 768), for one token (decode)
 // and 128 tokens (a prompt), with the file's layout and, where a level has one, the repacked
-// layout (Q8_0, Q4_0, Q4_K, Q6_K), plus the 32000 x 256 Q6_K output matrix of
+// layout (Q8_0, Q4_0, Q4_1, Q5_1, Q4_K, Q6_K), plus the 32000 x 256 Q6_K output matrix of
 // tiny-llama-spm-Q4_K_M. Single thread: what one core gets from each kernel.
 //   build/release/bench/bench_gemm [--benchmark_filter=Q8_0]
 #include <benchmark/benchmark.h>
@@ -74,12 +74,13 @@ void BM_Gemm(benchmark::State& state) {
 }
 
 void Shapes(benchmark::internal::Benchmark* b) {
-  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q5_0, TensorType::Q4_K,
-                       TensorType::Q5_K, TensorType::Q6_K, TensorType::F16}) {
+  for (TensorType t :
+       {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q5_0, TensorType::Q4_1, TensorType::Q5_1,
+        TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::F16}) {
     for (int64_t tokens : {1, 128}) {
       for (int64_t packed : {0, 1}) {
-        if (packed && t != TensorType::Q8_0 && t != TensorType::Q4_0 && t != TensorType::Q4_K &&
-            t != TensorType::Q6_K)
+        if (packed && t != TensorType::Q8_0 && t != TensorType::Q4_0 && t != TensorType::Q4_1 &&
+            t != TensorType::Q5_1 && t != TensorType::Q4_K && t != TensorType::Q6_K)
           continue;
         b->Args({static_cast<int64_t>(t), 768, 256, tokens, packed});
         b->Args({static_cast<int64_t>(t), 256, 768, tokens, packed});

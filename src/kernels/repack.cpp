@@ -32,6 +32,42 @@ void repack_q32(TensorType w, const uint8_t* src, size_t row_stride, int64_t row
   }
 }
 
+// Q4_1x8 / Q5_1x8 (layout in repack.h): scales, mins and nibbles moved; Q5_1's 5th bits
+// regrouped per nibble vector.
+void repack_q41(TensorType w, const uint8_t* src, size_t row_stride, int64_t rows, int64_t cols,
+                uint8_t* dst) {
+  const int64_t nb = cols / 32;
+  const bool q5 = w == TensorType::Q5_1;
+  const size_t block_bytes = q5 ? sizeof(block_q5_1) : sizeof(block_q4_1);
+  const size_t column = q5 ? 192 : 160;
+  const size_t nibbles = q5 ? 64 : 32;  // where the nibble vectors start
+  const size_t qs = q5 ? 8 : 4;         // where the nibbles start in the file's block
+  for (int64_t g = 0; g < rows / 8; ++g) {
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* out = dst + static_cast<size_t>(g * nb + b) * column;
+      for (int r = 0; r < 8; ++r) {
+        const uint8_t* blk = src + static_cast<size_t>(g * 8 + r) * row_stride +
+                             static_cast<size_t>(b) * block_bytes;
+        std::memcpy(out + 2 * r, blk, 2);           // d
+        std::memcpy(out + 16 + 2 * r, blk + 2, 2);  // m
+        for (int k = 0; k < 4; ++k)
+          std::memcpy(out + nibbles + 32 * k + 4 * r, blk + qs + 4 * k, 4);
+        if (!q5) continue;
+        uint32_t h;
+        std::memcpy(&h, blk + 4, 4);
+        for (int i = 0; i < 4; ++i) {
+          uint32_t byte = 0;
+          for (int k = 0; k < 4; ++k) {
+            byte |= ((h >> (4 * k + i)) & 1u) << k;
+            byte |= ((h >> (16 + 4 * k + i)) & 1u) << (4 + k);
+          }
+          out[32 + 4 * r + i] = static_cast<uint8_t>(byte);
+        }
+      }
+    }
+  }
+}
+
 // One super-block column of 8 Q4_K rows -> Q4_Kx8 (layout in repack.h).
 void repack_q4_k_column(const block_q4_K* const x[8], uint8_t* out) {
   for (int r = 0; r < 8; ++r) {
@@ -116,7 +152,9 @@ void repack_k(const uint8_t* src, size_t row_stride, int64_t rows, int64_t cols,
 bool can_repack(Isa isa, TensorType w, int64_t rows, int64_t cols) {
   if (find_repacked_gemm(isa, w) == nullptr || rows <= 0 || rows % 8 != 0) return false;
   // gemm_avx2_repacked*.cpp keep per-block activation sums on the stack: rows of up to 65,536
-  if (w == TensorType::Q4_0 || w == TensorType::Q8_0) return cols % 32 == 0 && cols <= 65536;
+  if (w == TensorType::Q4_0 || w == TensorType::Q8_0 || w == TensorType::Q4_1 ||
+      w == TensorType::Q5_1)
+    return cols % 32 == 0 && cols <= 65536;
   if (w == TensorType::Q4_K || w == TensorType::Q6_K) return cols % QK_K == 0 && cols <= 65536;
   return false;
 }
@@ -134,6 +172,8 @@ void repack(TensorType w, const uint8_t* src, size_t row_stride, int64_t rows, i
     repack_k<block_q4_K, &repack_q4_k_column>(src, row_stride, rows, cols, dst, kQ4_Kx8Bytes);
   } else if (w == TensorType::Q6_K) {
     repack_k<block_q6_K, &repack_q6_k_column>(src, row_stride, rows, cols, dst, kQ6_Kx8Bytes);
+  } else if (w == TensorType::Q4_1 || w == TensorType::Q5_1) {
+    repack_q41(w, src, row_stride, rows, cols, dst);
   } else {
     repack_q32(w, src, row_stride, rows, cols, dst);
   }
@@ -143,6 +183,7 @@ GemmKernel find_repacked_gemm(Isa isa, TensorType w) {
 #if defined(THINKMESH_HAVE_AVX2_KERNELS)
   if (isa == Isa::avx2 || isa == Isa::avx512 || isa == Isa::amx) {
     if (GemmKernel k = find_repacked_gemm_avx2(w)) return k;
+    if (GemmKernel k = find_repacked_gemm_avx2_q41(w)) return k;
     return find_repacked_gemm_avx2_kq(w);
   }
 #else

@@ -8,6 +8,12 @@
 // the matching 4 activation bytes: the 8 rows' sums end up in the 8 lanes, so a block costs
 // one conversion and one multiply-add for 8 rows instead of 8, and no horizontal sums.
 // Q8_0x8: the same with 8 vectors of int8 quads per block column (272 bytes).
+// Q4_1x8 (160 bytes per block column, the file's 8 x 20): 8 F16 scales d, 8 F16 mins m, then
+// the 4 nibble vectors of Q4_0x8.
+// Q5_1x8 (192 bytes, the file's 8 x 24): d[8], m[8], one vector of 5th bits, the 4 nibble
+// vectors. Byte i of lane r of the 5th-bit vector: bit k = the 5th bit of row r's value
+// 4k + i (low nibble of nibble vector k), bit 4 + k = that of value 16 + 4k + i (its high
+// nibble), so one shift and mask per nibble vector puts the bits at 0x10.
 // Same size as the original (8 x 18 bytes per block column); the cost is the copy: the
 // repacked matrix lives in anonymous memory beside the (clean, reclaimable) file pages.
 //
@@ -50,7 +56,8 @@ void repack(TensorType w, const uint8_t* src, size_t row_stride, int64_t rows, i
 // The kernel for repacked weights of type `w` at `isa` (p.w points to the repacked matrix,
 // p.w_stride is ignored; r0 and r1 must be multiples of 8), or nullptr.
 GemmKernel find_repacked_gemm(Isa isa, TensorType w);
-GemmKernel find_repacked_gemm_avx2(TensorType w);     // Q4_0x8, Q8_0x8
-GemmKernel find_repacked_gemm_avx2_kq(TensorType w);  // Q4_Kx8, Q6_Kx8
+GemmKernel find_repacked_gemm_avx2(TensorType w);      // Q4_0x8, Q8_0x8
+GemmKernel find_repacked_gemm_avx2_kq(TensorType w);   // Q4_Kx8, Q6_Kx8
+GemmKernel find_repacked_gemm_avx2_q41(TensorType w);  // Q4_1x8, Q5_1x8
 
 }  // namespace thinkmesh::kernels

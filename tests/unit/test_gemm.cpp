@@ -31,6 +31,9 @@ namespace {
 const TensorType kSimdTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16,
                                  TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0,
                                  TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+// Types with a kernel at the avx2 level only (avx512/amx products fall back to it; NEON has
+// none yet): tested at every level that has one, and required of x86 SIMD levels below.
+const TensorType kAvx2Types[] = {TensorType::Q4_1, TensorType::Q5_1};
 
 struct Case {
   TensorType type;
@@ -43,8 +46,10 @@ std::string case_name(const testing::TestParamInfo<Case>& info) {
 
 std::vector<Case> all_cases() {
   std::vector<Case> out;
-  for (Isa isa : {Isa::avx2, Isa::avx512, Isa::amx, Isa::neon})
+  for (Isa isa : {Isa::avx2, Isa::avx512, Isa::amx, Isa::neon}) {
     for (TensorType t : kSimdTypes) out.push_back({t, isa});
+    for (TensorType t : kAvx2Types) out.push_back({t, isa});
+  }
   return out;
 }
 
@@ -146,6 +151,11 @@ TEST(GemmSelect, TheSimdLevelOfThisCpuHasTheBenchmarkTypes) {
   for (TensorType t : kSimdTypes) {
     EXPECT_NE(find_gemm(best, t), nullptr) << isa_name(best) << " lacks " << name(t);
   }
+  if (best == Isa::avx2 || best == Isa::avx512 || best == Isa::amx) {
+    for (TensorType t : kAvx2Types) {
+      EXPECT_NE(select_gemm(best, t), &gemm_reference) << isa_name(best) << " lacks " << name(t);
+    }
+  }
 }
 
 // The SIMD activation conversions give the reference's bytes: random rows, an all-zero block,
@@ -156,8 +166,8 @@ TEST(PrepareActivations, ByteIdenticalToTheReferenceAtEveryLevel) {
   std::normal_distribution<float> normal(0.0f, 2.0f);
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::amx, Isa::neon}) {
     if (!isa_supported(isa)) continue;
-    for (TensorType act :
-         {TensorType::Q8_0, TensorType::Q8_K, TensorType::F16, TensorType::F32, TensorType::BF16}) {
+    for (TensorType act : {TensorType::Q8_0, TensorType::Q8_1, TensorType::Q8_K, TensorType::F16,
+                           TensorType::F32, TensorType::BF16}) {
       for (int64_t n : {256, 512, 4096}) {
         std::vector<float> x(static_cast<size_t>(n));
         for (float& v : x) v = normal(rng);
@@ -309,7 +319,8 @@ void run_repacked_case(TensorType type, Isa isa, int64_t rows, int64_t n, int64_
 }
 
 TEST(RepackedGemm, InterleavedLayoutsMatchTheReference) {
-  for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K}) {
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_1, TensorType::Q5_1,
+                          TensorType::Q4_K, TensorType::Q6_K}) {
     std::mt19937 rng(31);
     const bool k_quant = traits(type).block_size == 256;
     const std::vector<int64_t> block_counts =
