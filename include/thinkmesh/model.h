@@ -19,8 +19,9 @@ namespace thinkmesh {
 struct ModelOptions {
   bool load_tokenizer = true;  // default true; false skips the vocabulary (logits-only use)
   // default true: copy the matrices the active kernel level has a row-interleaved kernel for
-  // (today Q4_0, Q8_0, Q4_K and Q6_K on avx2) into that layout at load (ModelInfo::repacked_bytes more memory;
-  // the file's layout stays mapped). THINKMESH_REPACK=0 also turns it off.
+  // (today Q4_0, Q4_1, Q5_1, Q8_0, Q4_K and Q6_K on avx2) into that layout at load
+  // (ModelInfo::repacked_bytes more memory; the file's layout stays mapped). THINKMESH_REPACK=0
+  // also turns it off.
   bool repack = true;
 };
 

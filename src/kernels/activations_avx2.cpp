@@ -1,6 +1,7 @@
 // AVX2 conversion of activation rows, bit-identical to quantize_activations (the reference,
 // vec_dot_scalar.cpp / quantize_kquants.cpp), which itself mirrors ggml's x86 code:
 //   Q8_0: d = amax/127 (F16), q = round_half_even(x * 127/amax), saturated to int8
+//   Q8_1: as Q8_0, plus s = F16(d * sum(q)) from the int32 sum of the rounded values
 //   Q8_K: d = max/-127 (F32, max = signed value of largest magnitude, first one), q =
 //         nearest_int(x * -127/max) via the 1.5*2^23 trick, min(q, 127); bsums per 16
 //   F16:  round to nearest even (vcvtps2ph); BF16: round to nearest even by integer add
@@ -30,7 +31,10 @@ inline __m256i pack_i32_to_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
   return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-void q8_0(const float* x, block_q8_0* y, int64_t nb) {
+// Q8_0, and Q8_1 (kWithSum) with s = F16(d * sum(q)) as the reference computes it (the int32
+// sum of the rounded values, before saturation).
+template <class Block, bool kWithSum>
+void q8(const float* x, Block* y, int64_t nb) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   for (int64_t i = 0; i < nb; ++i, x += 32) {
     __m256 v[4];
@@ -51,6 +55,14 @@ void q8_0(const float* x, block_q8_0* y, int64_t nb) {
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs),
                         pack_i32_to_i8(q[0], q[1], q[2], q[3]));
+    if constexpr (kWithSum) {
+      const __m256i s4 =
+          _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+      __m128i c = _mm_add_epi32(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
+      c = _mm_add_epi32(c, _mm_shuffle_epi32(c, 0x4E));
+      c = _mm_add_epi32(c, _mm_shuffle_epi32(c, 0xB1));
+      y[i].s = _cvtss_sh(d * static_cast<float>(_mm_cvtsi128_si32(c)), _MM_FROUND_TO_NEAREST_INT);
+    }
   }
 }
 
@@ -122,7 +134,10 @@ void f16(const float* x, uint16_t* y, int64_t n) {
 bool prepare_activations_avx2(TensorType act_type, const float* x, void* dst, int64_t n) {
   switch (act_type) {
     case TensorType::Q8_0:
-      q8_0(x, static_cast<block_q8_0*>(dst), n / 32);
+      q8<block_q8_0, false>(x, static_cast<block_q8_0*>(dst), n / 32);
+      return true;
+    case TensorType::Q8_1:
+      q8<block_q8_1, true>(x, static_cast<block_q8_1*>(dst), n / 32);
       return true;
     case TensorType::Q8_K:
       q8_k(x, static_cast<block_q8_K*>(dst), n / QK_K);
