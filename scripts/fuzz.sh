@@ -44,6 +44,15 @@ if [ -z "$(ls -A "$corpus")" ] && [ -d "$fixtures" ]; then
       st_seed '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}' 8 one
       st_seed '{"__metadata__":{"format":"pt"},"w":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]},"b":{"dtype":"BF16","shape":[3],"data_offsets":[12,18]}}' 18 two
       st_seed '{"s":{"dtype":"I64","shape":[],"data_offsets":[0,8]},"e":{"dtype":"U8","shape":[0,4],"data_offsets":[8,8]}}' 8 scalar ;;
+    fuzz_hessian)
+      # A real Hessian file: one short chunk of calibration on stories260K.
+      bin="build/release/bin/thinkmesh"
+      if [ -x "$bin" ]; then
+        "$bin" calibrate -m "$fixtures/models/stories260K/stories260K.gguf" \
+          -f "$fixtures/eval/prose.txt" -o "$corpus/.imatrix.dat" --ctx 16 --chunks 1 \
+          --hessian "$corpus/seed-hessian.gguf" >/dev/null 2>&1 || true
+        rm -f "$corpus/.imatrix.dat"
+      fi ;;
   esac
 fi
 export THINKMESH_FIXTURES="$fixtures"
