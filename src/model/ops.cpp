@@ -22,9 +22,16 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
 
 void matmul_shared(std::span<const MatmulOutput> outputs, const float* x, int64_t n_tokens,
                    ThreadPool* pool) {
-  // Parts of 64 rows: each token's outputs of a part fill whole cache lines, so two threads
-  // rarely write the same line; enough parts to balance two threads on the small matrices.
+  // Parts of a multiple of 64 rows: each token's outputs of a part fill whole cache lines, so
+  // two threads rarely write the same line. 64 rows give enough parts to balance two threads on
+  // the small matrices; a large one (a 32,000-row output matrix) gets bigger parts, about 8 per
+  // thread, so claiming a part stays cheap next to computing it.
   constexpr int64_t kRowsPerPart = 64;
+  const int64_t n_threads = pool != nullptr ? pool->size() : 1;
+  auto rows_per_part = [&](int64_t rows) {
+    const int64_t target = (rows + 8 * n_threads - 1) / (8 * n_threads);
+    return std::max(kRowsPerPart, (target + kRowsPerPart - 1) / kRowsPerPart * kRowsPerPart);
+  };
   constexpr size_t kMaxOutputs = 4;
   if (outputs.empty()) return;
   if (outputs.size() > kMaxOutputs) {
@@ -36,6 +43,7 @@ void matmul_shared(std::span<const MatmulOutput> outputs, const float* x, int64_
     kernels::GemmProblem p;
     kernels::GemmKernel kernel;
     int32_t first_part;
+    int64_t rows_per_part;
   };
   Job jobs[kMaxOutputs];
   // One converted copy of x per distinct activation type (F16, Q8_0, Q8_K, ...).
@@ -84,7 +92,8 @@ void matmul_shared(std::span<const MatmulOutput> outputs, const float* x, int64_
     job.p.y_stride = w.rows;
     job.kernel = kernel;
     job.first_part = n_parts;
-    n_parts += static_cast<int32_t>((w.rows + kRowsPerPart - 1) / kRowsPerPart);
+    job.rows_per_part = rows_per_part(w.rows);
+    n_parts += static_cast<int32_t>((w.rows + job.rows_per_part - 1) / job.rows_per_part);
   }
   // The conversions, one token per part: a prompt's tokens are spread over the threads (left
   // serial they would cap the gain of a second thread); decode converts inline.
@@ -105,9 +114,9 @@ void matmul_shared(std::span<const MatmulOutput> outputs, const float* x, int64_
     size_t j = 0;
     while (j + 1 < n_jobs && jobs[j + 1].first_part <= i) ++j;
     const Job& job = jobs[j];
-    const int64_t r0 = (i - job.first_part) * kRowsPerPart;
+    const int64_t r0 = (i - job.first_part) * job.rows_per_part;
     const int64_t rows = job.p.y_stride;
-    job.kernel(job.p, r0, std::min(rows, r0 + kRowsPerPart));
+    job.kernel(job.p, r0, std::min(rows, r0 + job.rows_per_part));
   };
   if (pool != nullptr) {
     pool->run(n_parts, part);
