@@ -47,6 +47,12 @@ inline void pin(__m256i& v) {
   asm("" : "+x"(v));
 }
 
+// Decode (one token) streams each matrix once from memory: the core computes a block column
+// in a few nanoseconds, too little time for the hardware prefetcher to stay ahead, so the
+// single-token tiles ask for the lines ~4 KiB ahead themselves (measured on a 500 MB Q8_0
+// model: +7-14% decode tokens/s at 1 thread, +4-20% at 2; no effect on cache-resident ones).
+constexpr int64_t kPrefetchBytes = 4352;
+
 inline __m256i bcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -68,6 +74,10 @@ void tile(const GemmProblem& p, int64_t g, int64_t t, const int32_t (*sums)[kMax
   for (int i = 0; i < T; ++i) acc[i] = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0F), ones16 = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b, wg += 144) {
+    if constexpr (T == 1) {
+      const char* ahead = reinterpret_cast<const char*>(wg) + kPrefetchBytes;
+      for (int c = 0; c < 3; ++c) _mm_prefetch(ahead + 64 * c, _MM_HINT_T0);  // 144 bytes
+    }
     __m256i s16[T];
     for (int k = 0; k < 4; ++k) {
       const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wg + 16 + 32 * k));
@@ -106,6 +116,10 @@ void tile_q8(const GemmProblem& p, int64_t g, int64_t t, const float (*scales)[k
   for (int i = 0; i < T; ++i) acc[i] = _mm256_setzero_ps();
   const __m256i ones16 = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b, wg += 272) {
+    if constexpr (T == 1) {
+      const char* ahead = reinterpret_cast<const char*>(wg) + kPrefetchBytes;
+      for (int c = 0; c < 5; ++c) _mm_prefetch(ahead + 64 * c, _MM_HINT_T0);  // 272 bytes
+    }
     // quad vector outermost, tokens innermost (as in tile above): no spills at T = 4
     __m256i s32[T];
     for (int k = 0; k < 8; ++k) {
