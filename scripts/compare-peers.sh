@@ -6,9 +6,10 @@
 # Each round runs `thinkmesh bench` and then every peer's llama-bench on every model (pp128 and
 # tg64, threads 1 and 2, 3 repetitions each), so that machine noise hits all programs alike;
 # the table keeps each program's best tokens/s over the rounds (interference only slows a run
-# down). Peers are built by you, outside this repository (see docs/kernels.md); e.g.
-#   scripts/compare-peers.sh -r 3 llama=/work/peers/llama.cpp/build/bin/llama-bench \
-#       "ik=/work/peers/ik/build/bin/llama-bench:-rtr 1"
+# down). Peers are built by you, outside this repository (see docs/kernels.md); e.g. with
+# their checkouts beside this one:
+#   scripts/compare-peers.sh -r 3 llama=../llama.cpp/build/bin/llama-bench \
+#       "ik=../ik_llama.cpp/build/bin/llama-bench:-rtr 1"
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 fixtures="${THINKMESH_FIXTURES:-$root/../shared}"

@@ -79,6 +79,16 @@ void widen_k_transposed(Isa isa, const uint16_t* k, size_t row_stride, const int
   }
 }
 
+bool attend_block_supported(Isa isa, int32_t head_dim) {
+#if defined(THINKMESH_HAVE_AVX2_KERNELS)
+  return (isa == Isa::avx2 || isa == Isa::avx512 || isa == Isa::amx) && head_dim % 32 == 0;
+#else
+  (void)isa;
+  (void)head_dim;
+  return false;
+#endif
+}
+
 size_t attend_block_scratch(const AttentionBlock& b) {
   const size_t stride = (static_cast<size_t>(b.n_max) + 7) / 8 * 8;
   return static_cast<size_t>(b.n_q) * (stride + static_cast<size_t>(b.head_dim));

@@ -61,6 +61,9 @@ void widen_k_transposed(Isa isa, const uint16_t* k, size_t row_stride, const int
                         int32_t n, int32_t head_dim, float* kt, size_t kt_stride);
 void widen_k_transposed_avx2(const uint16_t* k, size_t row_stride, const int32_t* cells, int32_t n,
                              int32_t head_dim, float* kt, size_t kt_stride);
+// True when `isa` has a block kernel for this head size (attend_block then never returns false
+// for well-formed blocks); otherwise attend each query.
+bool attend_block_supported(Isa isa, int32_t head_dim);
 // Floats of scratch attend_block needs.
 size_t attend_block_scratch(const AttentionBlock& b);
 // False when `isa` has no block kernel for this head size (then call attend per query).

@@ -38,13 +38,6 @@ void swiglu(Isa isa, float* x, const float* up, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i])) * up[i];
 }
 
-void to_f16(Isa isa, const float* x, uint16_t* y, int64_t n) {
-#if defined(THINKMESH_HAVE_AVX2_KERNELS)
-  if (use_avx2(isa)) return to_f16_avx2(x, y, n);
-#endif
-  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
-}
-
 void from_f16(Isa isa, const uint16_t* x, float* y, int64_t n) {
 #if defined(THINKMESH_HAVE_AVX2_KERNELS)
   if (use_avx2(isa)) return from_f16_avx2(x, y, n);

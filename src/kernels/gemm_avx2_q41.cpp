@@ -20,27 +20,6 @@
 namespace thinkmesh::kernels {
 namespace {
 
-inline __m256 f16x8(uint16_t d) {
-  return _mm256_set1_ps(_cvtsh_ss(d));
-}
-
-// 16 bytes of nibbles -> 32 bytes [low nibbles (values 0..15) | high nibbles (16..31)].
-inline __m256i unpack_nibbles(const uint8_t* qs) {
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
-}
-
-// 32 bits -> 32 bytes, 0x10 where the bit is set (byte j <- bit j).
-inline __m256i bits_to_0x10(uint32_t bits) {
-  const __m256i rep =
-      _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)),
-                          _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
-                                            0x0101010101010101, 0x0000000000000000));
-  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
-  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(rep, bit), bit);
-  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
-}
-
 struct Q4_1 {
   using Block = block_q4_1;
   static __m256i weights(const Block& x) { return unpack_nibbles(x.qs); }

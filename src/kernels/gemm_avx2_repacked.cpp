@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "kernels/repack.h"
+#include "kernels/simd_avx2.h"
 #include "tensor/blocks.h"
 
 namespace thinkmesh::kernels {
@@ -41,23 +42,11 @@ void block_sums8(const block_q8_0* y, int64_t nb, int32_t* out) {
   }
 }
 
-// An empty asm that makes the compiler treat v as used and redefined here: GCC 12 otherwise
-// re-associates the per-token add chains across the k loop and spills them to the stack.
-inline void pin(__m256i& v) {
-  asm("" : "+x"(v));
-}
-
 // Decode (one token) streams each matrix once from memory: the core computes a block column
 // in a few nanoseconds, too little time for the hardware prefetcher to stay ahead, so the
 // single-token tiles ask for the lines ~4 KiB ahead themselves (measured on a 500 MB Q8_0
 // model: +7-14% decode tokens/s at 1 thread, +4-20% at 2; no effect on cache-resident ones).
 constexpr int64_t kPrefetchBytes = 4352;
-
-inline __m256i bcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
 
 // The loops run over the 4 nibble vectors outermost and the tokens innermost, so only one
 // weight vector (low and high nibbles) and one int16 sum per token are live: T = 4 fits the

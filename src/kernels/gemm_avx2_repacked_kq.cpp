@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "kernels/repack.h"
+#include "kernels/simd_avx2.h"
 #include "tensor/blocks.h"
 
 namespace thinkmesh::kernels {
@@ -27,18 +28,6 @@ namespace {
 
 constexpr int kTokens = 4;
 constexpr int64_t kMaxSuper = 256;  // super-blocks per row: rows of up to 65,536 (can_repack)
-
-inline __m256i bcast4(const void* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
-
-// An empty asm that "changes" v: GCC otherwise reassociates a chain of integer adds into a
-// tree over all its terms (every vpmaddubsw of a sub-block live at once), which spills.
-inline void pin(__m256i& v) {
-  asm("" : "+x"(v));
-}
 
 inline __m128i load128(const uint8_t* p) {
   return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "kernels/repack.h"
+#include "kernels/simd_avx2.h"
 #include "tensor/blocks.h"
 
 namespace thinkmesh::kernels {
@@ -36,18 +37,6 @@ void block_d_s(const block_q8_1* y, int64_t nb, float* d, float* s) {
     d[b] = _cvtsh_ss(y[b].d);
     s[b] = _cvtsh_ss(y[b].s);
   }
-}
-
-// An empty asm that makes the compiler treat v as used and redefined here (see
-// gemm_avx2_repacked.cpp: keeps GCC 12 from re-associating the add chains and spilling).
-inline void pin(__m256i& v) {
-  asm("" : "+x"(v));
-}
-
-inline __m256i bcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
 }
 
 // Q4_1x8 (kHighBits false, 160-byte columns) or Q5_1x8 (true, 192 bytes).

@@ -272,54 +272,56 @@ void Context::decode_chunk(std::span<const BatchEntry> entries, size_t first_ind
         thread_local std::vector<float> widened;
         const bool widen = f16_kv && n_queries >= 4 && n_queries <= kMaxBlockQueries &&
                            copy_floats * 8 <= (256u << 10);
-        if (widen && hd % 32 == 0 && isa != kernels::Isa::scalar) {
-          // all queries of the block at once over K transposed (kernels::attend_block)
+        if (widen) {
+          // V row-major for either path; K transposed for the block kernel (all queries of the
+          // block at once, kernels::attend_block), else row-major for attend per query
+          const bool block = kernels::attend_block_supported(isa, static_cast<int32_t>(hd));
           const int32_t n_max = static_cast<int32_t>(longest.size());
           const size_t kt_stride = (static_cast<size_t>(n_max) + 7) / 8 * 8;
-          const size_t kt_floats = kt_stride * static_cast<size_t>(hd);
-          widened.resize(kt_floats + copy_floats);
-          float* kt = widened.data();
-          float* vw = kt + kt_floats;
-          kernels::widen_k_transposed(isa, static_cast<const uint16_t*>(rows.k), rows.row_stride,
-                                      longest.data(), n_max, static_cast<int32_t>(hd), kt,
-                                      kt_stride);
-          for (size_t j = 0; j < longest.size(); ++j) {
-            const size_t row = static_cast<size_t>(longest[j]) * rows.row_stride;
-            kernels::from_f16(isa, static_cast<const uint16_t*>(rows.v) + row, vw + j * hd, hd);
-          }
-          const float* qs[kMaxBlockQueries];
-          float* outs[kMaxBlockQueries];
-          int32_t n_cells[kMaxBlockQueries];
-          int32_t n_q = 0;
-          for (int64_t t = first; t < end; ++t) {
-            for (int32_t head = kv_head * group; head < (kv_head + 1) * group; ++head, ++n_q) {
-              qs[n_q] = &q[t * q_dim + head * hd];
-              outs[n_q] = &attn[t * q_dim + head * hd];
-              n_cells[n_q] = static_cast<int32_t>(visible[static_cast<size_t>(t)].size());
-            }
-          }
-          kernels::AttentionBlock b;
-          b.kt = kt;
-          b.kt_stride = kt_stride;
-          b.v = vw;
-          b.n_max = n_max;
-          b.head_dim = static_cast<int32_t>(hd);
-          b.n_q = n_q;
-          b.q = qs;
-          b.out = outs;
-          b.n_cells = n_cells;
-          thread_local std::vector<float> block_scratch;
-          block_scratch.resize(kernels::attend_block_scratch(b));
-          if (kernels::attend_block(isa, b, scale, block_scratch.data())) return;
-        }
-        if (widen) {
-          widened.resize(2 * copy_floats);
+          const size_t k_floats = block ? kt_stride * static_cast<size_t>(hd) : copy_floats;
+          widened.resize(k_floats + copy_floats);
           float* kw = widened.data();
-          float* vw = kw + copy_floats;
+          float* vw = kw + k_floats;
+          const auto* k16 = static_cast<const uint16_t*>(rows.k);
+          const auto* v16 = static_cast<const uint16_t*>(rows.v);
           for (size_t j = 0; j < longest.size(); ++j) {
             const size_t row = static_cast<size_t>(longest[j]) * rows.row_stride;
-            kernels::from_f16(isa, static_cast<const uint16_t*>(rows.k) + row, kw + j * hd, hd);
-            kernels::from_f16(isa, static_cast<const uint16_t*>(rows.v) + row, vw + j * hd, hd);
+            kernels::from_f16(isa, v16 + row, vw + j * hd, hd);
+            if (!block) kernels::from_f16(isa, k16 + row, kw + j * hd, hd);
+          }
+          if (block) {
+            kernels::widen_k_transposed(isa, k16, rows.row_stride, longest.data(), n_max,
+                                        static_cast<int32_t>(hd), kw, kt_stride);
+            const float* qs[kMaxBlockQueries];
+            float* outs[kMaxBlockQueries];
+            int32_t n_cells[kMaxBlockQueries];
+            int32_t n_q = 0;
+            for (int64_t t = first; t < end; ++t) {
+              for (int32_t head = kv_head * group; head < (kv_head + 1) * group; ++head, ++n_q) {
+                qs[n_q] = &q[t * q_dim + head * hd];
+                outs[n_q] = &attn[t * q_dim + head * hd];
+                n_cells[n_q] = static_cast<int32_t>(visible[static_cast<size_t>(t)].size());
+              }
+            }
+            kernels::AttentionBlock b;
+            b.kt = kw;
+            b.kt_stride = kt_stride;
+            b.v = vw;
+            b.n_max = n_max;
+            b.head_dim = static_cast<int32_t>(hd);
+            b.n_q = n_q;
+            b.q = qs;
+            b.out = outs;
+            b.n_cells = n_cells;
+            thread_local std::vector<float> block_scratch;
+            block_scratch.resize(kernels::attend_block_scratch(b));
+            if (kernels::attend_block(isa, b, scale, block_scratch.data())) return;
+            // (not expected after attend_block_supported: K row-major in the same buffer,
+            // kt_stride >= n_max, and on per query)
+            for (size_t j = 0; j < longest.size(); ++j) {
+              const size_t row = static_cast<size_t>(longest[j]) * rows.row_stride;
+              kernels::from_f16(isa, k16 + row, kw + j * hd, hd);
+            }
           }
           rows.k = kw;
           rows.v = vw;

@@ -3,7 +3,7 @@
 
 #include <fmt/core.h>
 
-#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
 #include "kernels/isa.h"
 #include "thinkmesh/error.h"
 #include "thinkmesh/half.h"
@@ -62,8 +62,9 @@ void KvCache::store(int32_t layer, int32_t cell, const float* k, const float* v)
   const size_t o = offset(layer, cell);
   if (type_ == KvType::f16) {
     const kernels::Isa isa = kernels::active_isa();
-    kernels::to_f16(isa, k, &k16_[o], kv_dim_);
-    kernels::to_f16(isa, v, &v16_[o], kv_dim_);
+    // (the F16 activation conversion: F16C, round to nearest even, the scalar code's bits)
+    kernels::prepare_activations(isa, TensorType::F16, k, &k16_[o], kv_dim_);
+    kernels::prepare_activations(isa, TensorType::F16, v, &v16_[o], kv_dim_);
   } else {
     std::copy(k, k + kv_dim_, k32_.begin() + static_cast<std::ptrdiff_t>(o));
     std::copy(v, v + kv_dim_, v32_.begin() + static_cast<std::ptrdiff_t>(o));

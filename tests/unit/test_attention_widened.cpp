@@ -10,6 +10,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
+#include "kernels/gemm.h"
 #include "kernels/isa.h"
 #include "thinkmesh/half.h"
 
@@ -120,7 +121,9 @@ TEST(AttentionBlock, EveryQueryMatchesTheReference) {
           std::vector<float> scratch(attend_block_scratch(b));
           const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
           const bool ran = attend_block(isa, b, scale, scratch.data());
-          if (isa == Isa::avx2) ASSERT_TRUE(ran) << "avx2 has a block kernel for head_dim " << hd;
+          if (isa == Isa::avx2) {
+            ASSERT_TRUE(ran) << "avx2 has a block kernel for head_dim " << hd;
+          }
           if (!ran) continue;  // no block kernel at this level
           for (int32_t i = 0; i < n_q; ++i) {
             AttentionRows rows;
@@ -157,7 +160,7 @@ TEST(AttentionWidened, F16ConversionsRoundTripAtEveryLevel) {
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::amx, Isa::neon}) {
     if (!isa_supported(isa)) continue;
     std::vector<uint16_t> h(x.size());
-    to_f16(isa, x.data(), h.data(), static_cast<int64_t>(x.size()));
+    prepare_activations(isa, TensorType::F16, x.data(), h.data(), static_cast<int64_t>(x.size()));
     EXPECT_EQ(h, ref) << isa_name(isa);
     std::vector<float> back(x.size());
     from_f16(isa, h.data(), back.data(), static_cast<int64_t>(x.size()));
